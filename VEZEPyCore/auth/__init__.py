@@ -1,0 +1,1 @@
+"""Token verification, principals and scope checks shared by every service."""

@@ -1,0 +1,1 @@
+"""Async SQLAlchemy engines and Alembic migrations, the same way in every service."""

@@ -1,0 +1,79 @@
+"""Alembic, driven from code: `upgrade_to_head` at start-up, `run_env` inside each env.py.
+
+Migrations are the only source of the schema. With PostgreSQL, several workers may start at
+once, so the upgrade holds an advisory lock; SQLite serialises writers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def alembic_config(script_location: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+async def upgrade_to_head(script_location: Path, url: str) -> None:
+    # Alembic's env.py runs its own event loop; give it a thread of its own.
+    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
+
+
+def downgrade(script_location: Path, url: str, revision: str) -> None:
+    command.downgrade(alembic_config(script_location, url), revision)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's `env.py`."""
+    if context.is_offline_mode():
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"),
+            target_metadata=target_metadata,
+            literal_binds=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online(target_metadata))
+
+
+async def _run_online(target_metadata: MetaData) -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_migrate, target_metadata)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(connection: Connection, target_metadata: MetaData) -> None:
+    lock_id = None
+    if connection.dialect.name == "postgresql":
+        script = str(context.config.get_main_option("script_location"))
+        lock_id = zlib.crc32(script.encode())
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+        connection.commit()
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if lock_id is not None:
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+            connection.commit()

@@ -1,0 +1,1 @@
+"""Metrics, request ids, tracing and logs: installed on a service in one call."""

@@ -1,0 +1,78 @@
+"""httpx clients for calls to other services, with timeouts on every call.
+
+A service can be reached over the network (its resolved URL) or, for tests and single-process
+dev, in-process through `ASGITransport` when the app is mounted or `<NAME>_ASGI=1` is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import AsyncExitStack
+
+import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from starlette.types import ASGIApp
+
+from VEZEPyCore.observability.tracing import instrument_httpx_client
+from VEZEPyCore.services.registry import ServiceRegistry
+from VEZEPyCore.settings import CoreSettings
+
+
+def default_timeout(settings: CoreSettings) -> httpx.Timeout:
+    return httpx.Timeout(settings.http_timeout_seconds, connect=min(2.0, settings.http_timeout_seconds))
+
+
+class ServiceClients:
+    """One pooled client per service, created on first use and closed with the app."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        registry: ServiceRegistry,
+        *,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tracer_provider = tracer_provider
+        self._registry = registry
+        self._mounted: dict[str, ASGIApp] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._stack = AsyncExitStack()
+
+    def mount(self, name: str, app: ASGIApp) -> None:
+        """Route calls to `name` to an in-process app (whose lifespan the caller runs)."""
+        self._mounted[name] = app
+        self._clients.pop(name, None)
+
+    async def client(self, name: str) -> httpx.AsyncClient:
+        existing = self._clients.get(name)
+        if existing is not None:
+            return existing
+        entry = self._registry.get(name)
+        app = self._mounted.get(name)
+        if app is None and name in self._settings.asgi_services and entry.asgi:
+            app = await self._start_in_process(entry.asgi)
+        if app is not None:
+            transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+            base_url = f"http://{name}.in-process"
+        else:
+            transport = httpx.AsyncHTTPTransport(retries=1)
+            base_url = entry.url
+        client = httpx.AsyncClient(
+            base_url=base_url, transport=transport, timeout=default_timeout(self._settings)
+        )
+        instrument_httpx_client(client, self._tracer_provider)
+        self._stack.push_async_callback(client.aclose)
+        self._clients[name] = client
+        return client
+
+    async def _start_in_process(self, target: str) -> ASGIApp:
+        module_name, _, attribute = target.partition(":")
+        app = getattr(importlib.import_module(module_name), attribute)
+        # ASGITransport sends no lifespan events; run the app's own so its DB is ready.
+        await self._stack.enter_async_context(app.router.lifespan_context(app))
+        return app  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        await self._stack.aclose()

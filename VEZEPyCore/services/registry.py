@@ -1,0 +1,63 @@
+"""The service directory: `config/services.json`, with `VEZE_SERVICE_<NAME>` overrides.
+
+URL resolution order for a service: `VEZE_SERVICE_<NAME>` -> `<NAME>_BASE_URL` -> the file's
+default (the two environment forms are folded into `CoreSettings.service_urls`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from VEZEPyCore.settings import CoreSettings
+
+DEFAULT_SERVICES_FILE = Path(__file__).resolve().parents[2] / "config" / "services.json"
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    title: str
+    description: str
+    url: str
+    #: "package.module:attribute" of the in-process ASGI app, for `<NAME>_ASGI=1`.
+    asgi: str | None = None
+
+
+class ServiceRegistry:
+    def __init__(self, entries: list[ServiceEntry]) -> None:
+        self._entries = {entry.name: entry for entry in entries}
+
+    @classmethod
+    def load(cls, settings: CoreSettings, path: Path = DEFAULT_SERVICES_FILE) -> ServiceRegistry:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        entries = []
+        for item in raw["services"]:
+            name = str(item["name"]).lower()
+            entries.append(
+                ServiceEntry(
+                    name=name,
+                    title=str(item.get("title", name)),
+                    description=str(item.get("description", "")),
+                    url=settings.service_urls.get(name, str(item["url"])).rstrip("/"),
+                    asgi=item.get("asgi"),
+                )
+            )
+        known = {entry.name for entry in entries}
+        for name, url in settings.service_urls.items():
+            if name not in known and name.isidentifier():
+                entries.append(ServiceEntry(name=name, title=name, description="", url=url))
+        return cls(entries)
+
+    def entries(self) -> list[ServiceEntry]:
+        return list(self._entries.values())
+
+    def get(self, name: str) -> ServiceEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise LookupError(f"unknown service {name!r}") from None
+
+    def url(self, name: str) -> str:
+        return self.get(name).url

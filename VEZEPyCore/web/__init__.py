@@ -1,0 +1,1 @@
+"""The common shape of a VEZE FastAPI service: app factory pieces, health, templates."""

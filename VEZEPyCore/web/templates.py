@@ -1,0 +1,22 @@
+"""Jinja2 templates: a service's own folder first, then the shared layout in VEZEPyCore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+CORE_UI = Path(__file__).resolve().parents[1] / "ui"
+CORE_TEMPLATES = CORE_UI / "templates"
+CORE_STATIC = CORE_UI / "static"
+
+
+def service_templates(template_dir: Path) -> Jinja2Templates:
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(template_dir), FileSystemLoader(CORE_TEMPLATES)]),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=environment)

@@ -1,0 +1,123 @@
+"""The brief's message API: list, mark read, star, label, and the HTML row partial."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from VEZEPyCore.auth.principal import Principal
+from VEZEPyCore.errors import NotFound
+from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
+from VEZEPyEmail.app.security import (
+    ReadPrincipal,
+    authorize_mailbox,
+    can_access,
+    normalise_local_address,
+)
+from VEZEPyEmail.services.messages import service
+from VEZEPyEmail.services.messages.schemas import (
+    LabelsUpdate,
+    MessageList,
+    MessageRead,
+    ReadUpdate,
+    StarUpdate,
+)
+from VEZEPyEmail.streaming.events import publish_mail_event
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+
+@router.get("", response_model=MessageList, summary="List a mailbox's messages, newest first")
+async def list_messages(
+    principal: ReadPrincipal,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    user: Annotated[str, Query(min_length=3, max_length=320, description="Mailbox address")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[str | None, Query(max_length=service.MAX_QUERY_LENGTH)] = None,
+    folder: Annotated[str, Query(min_length=1, max_length=128)] = "INBOX",
+) -> MessageList:
+    address = normalise_local_address(user, settings.mail_domain)
+    authorize_mailbox(principal, address)
+    messages = await service.list_messages(
+        connection,
+        address=address,
+        folder=folder,
+        limit=limit,
+        offset=offset,
+        query=q.strip() if q else None,
+    )
+    return MessageList(user=address, messages=messages)
+
+
+async def _change(
+    session: SessionDep,
+    bus: BusDep,
+    principal: Principal,
+    message_id: int,
+    values: dict[str, Any],
+) -> MessageRead:
+    address = await service.owner_of(session, message_id=message_id)
+    if not can_access(principal, address):
+        raise NotFound("no such message")  # do not reveal other people's message ids
+    await service.update_message(session, message_id=message_id, values=values)
+    await session.commit()
+    message, _ = await service.get_message(await session.connection(), message_id=message_id)
+    await publish_mail_event(
+        bus, address, "message.updated", id=message_id, unread=message.unread, flags=message.flags
+    )
+    return message
+
+
+@router.post("/{message_id}/read", response_model=MessageRead, summary="Mark read or unread")
+async def mark_read(
+    message_id: int,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    bus: BusDep,
+    body: ReadUpdate | None = None,
+) -> MessageRead:
+    read = body.read if body is not None else True
+    return await _change(session, bus, principal, message_id, {"seen": read})
+
+
+@router.post("/{message_id}/star", response_model=MessageRead, summary="Flag or unflag")
+async def star_message(
+    message_id: int,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    bus: BusDep,
+    body: StarUpdate | None = None,
+) -> MessageRead:
+    starred = body.starred if body is not None else True
+    return await _change(session, bus, principal, message_id, {"flagged": starred})
+
+
+@router.post("/{message_id}/labels", response_model=MessageRead, summary="Replace the labels")
+async def set_labels(
+    message_id: int,
+    body: LabelsUpdate,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    bus: BusDep,
+) -> MessageRead:
+    return await _change(session, bus, principal, message_id, {"labels": body.labels})
+
+
+@router.get(
+    "/{message_id}/row",
+    response_class=HTMLResponse,
+    summary="The message's row in the inbox list (HTML partial)",
+)
+async def message_row(
+    message_id: int, principal: ReadPrincipal, connection: ConnectionDep, request: Request
+) -> HTMLResponse:
+    message, address = await service.get_message(connection, message_id=message_id)
+    if not can_access(principal, address):
+        raise NotFound("no such message")
+    return request.app.state.templates.TemplateResponse(
+        request, "_message_row.html", {"message": message}
+    )

@@ -1,0 +1,53 @@
+"""Server-rendered pages. Until single sign-on lands, pages take the bearer like the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from VEZEPyCore.auth import scopes
+from VEZEPyCore.auth.deps import authenticate, check_scopes
+from VEZEPyCore.errors import AppError
+from VEZEPyEmail.app.deps import ConnectionDep, SettingsDep
+from VEZEPyEmail.app.security import authorize_mailbox, normalise_local_address
+from VEZEPyEmail.services.messages import service
+
+router = APIRouter(prefix="/ui", tags=["pages"], include_in_schema=False)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox_page(
+    request: Request,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    user: Annotated[str | None, Query(max_length=320)] = None,
+) -> HTMLResponse:
+    templates = request.app.state.templates
+    try:
+        principal = check_scopes(
+            await authenticate(request, request.app.state.verifier), (scopes.EMAIL_READ,)
+        )
+        address = normalise_local_address(user or principal.address or "", settings.mail_domain)
+        authorize_mailbox(principal, address)
+        messages = await service.list_messages(
+            connection, address=address, folder="INBOX", limit=50, offset=0, query=None
+        )
+    except AppError as exc:
+        return templates.TemplateResponse(  # type: ignore[no-any-return]
+            request,
+            "signin_required.html",
+            {"reason": exc.detail, "portal_url": request.app.state.registry.url("portal")},
+            status_code=exc.status_code,
+        )
+    return templates.TemplateResponse(  # type: ignore[no-any-return]
+        request,
+        "inbox.html",
+        {
+            "address": address,
+            "messages": messages,
+            "unread": sum(1 for message in messages if message.unread),
+            "portal_url": request.app.state.registry.url("portal"),
+        },
+    )
