@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -110,7 +111,9 @@ def mint() -> Minter:
 async def _running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client,
     ):
         yield client
 
@@ -128,7 +131,7 @@ def var_dir(tmp_path: Path) -> Path:
     return path
 
 
-def _common_settings(var_dir: Path) -> dict[str, object]:
+def _common_settings(var_dir: Path) -> dict[str, Any]:
     """Settings every test service gets: the test signer, no demo, no leaked service URLs."""
     return {
         "environment": "test",

@@ -38,8 +38,12 @@ class CoreSettings(BaseSettings):
     email_aud: str = Field("veze-email", validation_alias=AliasChoices("VEZE_EMAIL_AUD"))
     game_aud: str = Field("veze-game", validation_alias=AliasChoices("VEZE_GAME_AUD"))
     portal_aud: str = Field("veze-portal", validation_alias=AliasChoices("VEZE_PORTAL_AUD"))
-    jwt_leeway_seconds: int = Field(30, ge=0, le=300, validation_alias=AliasChoices("VEZE_JWT_LEEWAY"))
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "VEZE_REDIS_URL"))
+    jwt_leeway_seconds: int = Field(
+        30, ge=0, le=300, validation_alias=AliasChoices("VEZE_JWT_LEEWAY")
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "VEZE_REDIS_URL")
+    )
     otel_enabled: bool = Field(False, validation_alias=AliasChoices("OTEL_ENABLED"))
     otel_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -47,9 +47,9 @@ async def authenticate(connection: HTTPConnection, verifier: TokenVerifier) -> P
 def check_scopes(principal: Principal, required: tuple[str, ...]) -> Principal:
     missing = principal.missing_scopes(*required)
     if missing:
+        challenge = f'Bearer error="insufficient_scope", scope="{" ".join(required)}"'
         raise InsufficientScope(
-            f"missing scope: {' '.join(missing)}",
-            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(required)}"'},
+            f"missing scope: {' '.join(missing)}", headers={"WWW-Authenticate": challenge}
         )
     return principal
 

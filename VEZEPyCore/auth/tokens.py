@@ -24,7 +24,7 @@ from VEZEPyCore.errors import Unauthorized
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 SYMMETRIC_ALGORITHMS = ("HS256",)
-DEMO_TOKEN = "demo"
+DEMO_TOKEN = "demo"  # noqa: S105 - the documented dev token, accepted only with VEZE_JWT_DEMO=1
 MAX_TOKEN_LENGTH = 8192
 #: How long a fetched JWKS is trusted before a refetch, and the minimum gap between refetches
 #: triggered by unknown `kid`s (so a flood of forged kids cannot hammer the portal).

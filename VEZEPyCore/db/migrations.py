@@ -37,7 +37,7 @@ def run_env(target_metadata: MetaData) -> None:
     """The body of every service's `env.py`."""
     if context.is_offline_mode():
         context.configure(
-            url=context.config.get_main_option("sqlalchemy.url"),
+            url=_database_url(),
             target_metadata=target_metadata,
             literal_binds=True,
         )
@@ -47,9 +47,18 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(_run_online(target_metadata))
 
 
+def _database_url() -> str:
+    # `alembic -x url=...` on the command line beats the ini file's URL.
+    url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
+        "sqlalchemy.url"
+    )
+    if not url:
+        raise RuntimeError("no database URL: pass -x url=... or set sqlalchemy.url")
+    return url
+
+
 async def _run_online(target_metadata: MetaData) -> None:
-    url = context.config.get_main_option("sqlalchemy.url")
-    assert url is not None
+    url = _database_url()
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:

@@ -29,10 +29,10 @@ class Subscription:
             self._queue.get_nowait()  # drop the oldest rather than block the publisher
         self._queue.put_nowait((channel, event))
 
-    async def get(self, timeout: float | None = None) -> tuple[str, Event] | None:
-        """The next (channel, event), or None when `timeout` passes first."""
+    async def get(self, wait_seconds: float | None = None) -> tuple[str, Event] | None:
+        """The next (channel, event), or None when `wait_seconds` pass first."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            return await asyncio.wait_for(self._queue.get(), wait_seconds)
         except TimeoutError:
             return None
 
@@ -53,7 +53,8 @@ class EventBus(ABC):
         """Subscribe; the subscription is live (will see later publishes) once entered."""
 
     async def ping(self) -> None:
-        """Raise if the bus cannot carry events right now."""
+        """Raise if the bus cannot carry events right now (an in-process bus always can)."""
+        return
 
     async def close(self) -> None:
         return None

@@ -49,7 +49,7 @@ class RedisBus(EventBus):
                 await pump
             with contextlib.suppress(Exception):
                 await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _pump(self, pubsub: redis_asyncio.client.PubSub, subscription: Subscription) -> None:
         async for message in pubsub.listen():

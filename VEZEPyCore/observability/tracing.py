@@ -35,7 +35,9 @@ def instrument_app(app: FastAPI, service: str, settings: CoreSettings) -> Tracer
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     provider = build_tracer_provider(service, settings)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="health,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=provider, excluded_urls="health,metrics"
+    )
     trace.set_tracer_provider(provider)
     return provider
 

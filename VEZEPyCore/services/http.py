@@ -19,7 +19,9 @@ from VEZEPyCore.settings import CoreSettings
 
 
 def default_timeout(settings: CoreSettings) -> httpx.Timeout:
-    return httpx.Timeout(settings.http_timeout_seconds, connect=min(2.0, settings.http_timeout_seconds))
+    return httpx.Timeout(
+        settings.http_timeout_seconds, connect=min(2.0, settings.http_timeout_seconds)
+    )
 
 
 class ServiceClients:

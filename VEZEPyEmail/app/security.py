@@ -15,7 +15,9 @@ from VEZEPyCore.auth.deps import scope_dependency, verifier_on_state
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import BadRequest, Forbidden
 
-ReadPrincipal = Annotated[Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_READ))]
+ReadPrincipal = Annotated[
+    Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_READ))
+]
 AdminPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_ADMIN))
 ]

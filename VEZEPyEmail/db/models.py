@@ -23,7 +23,9 @@ class Mailbox(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_mailbox_folder_received", "mailbox_id", "folder", "received_at"),)
+    __table_args__ = (
+        Index("ix_messages_mailbox_folder_received", "mailbox_id", "folder", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))

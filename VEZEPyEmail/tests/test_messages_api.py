@@ -17,12 +17,18 @@ def bearer(token: str) -> dict[str, str]:
 async def test_provisioning_is_idempotent_and_leaves_a_welcome_mail(
     email_client: httpx.AsyncClient, admin_headers: dict[str, str], mint: Callable[..., str]
 ) -> None:
-    first = await email_client.post("/api/mailboxes", json={"address": ALICE, "display_name": "Alice"}, headers=admin_headers)
-    second = await email_client.post("/api/mailboxes", json={"address": "Alice@VEZEuniqverse.com"}, headers=admin_headers)
+    first = await email_client.post(
+        "/api/mailboxes", json={"address": ALICE, "display_name": "Alice"}, headers=admin_headers
+    )
+    second = await email_client.post(
+        "/api/mailboxes", json={"address": "Alice@VEZEuniqverse.com"}, headers=admin_headers
+    )
     assert (first.status_code, first.json()["created"]) == (201, True)
     assert (second.status_code, second.json()["created"]) == (200, False)
 
-    listing = await email_client.get("/api/messages", params={"user": ALICE}, headers=bearer(mint(ALICE)))
+    listing = await email_client.get(
+        "/api/messages", params={"user": ALICE}, headers=bearer(mint(ALICE))
+    )
     assert listing.status_code == 200
     body = listing.json()
     assert body["user"] == ALICE
@@ -30,7 +36,18 @@ async def test_provisioning_is_idempotent_and_leaves_a_welcome_mail(
     welcome = body["messages"][0]
     assert welcome["subject"] == "Welcome to VEZE UniQVerse"
     assert welcome["unread"] is True
-    assert set(welcome) == {"id", "subject", "from_", "date", "snippet", "labels", "flags", "size", "spam_score", "unread"}
+    assert set(welcome) == {
+        "id",
+        "subject",
+        "from_",
+        "date",
+        "snippet",
+        "labels",
+        "flags",
+        "size",
+        "spam_score",
+        "unread",
+    }
 
 
 async def test_read_star_and_labels_change_the_message(
@@ -38,17 +55,27 @@ async def test_read_star_and_labels_change_the_message(
 ) -> None:
     await provision(email_client, admin_headers, ALICE)
     headers = bearer(mint(ALICE))
-    message_id = (await email_client.get("/api/messages", params={"user": ALICE}, headers=headers)).json()["messages"][0]["id"]
+    message_id = (
+        await email_client.get("/api/messages", params={"user": ALICE}, headers=headers)
+    ).json()["messages"][0]["id"]
 
     read = await email_client.post(f"/api/messages/{message_id}/read", headers=headers)
     assert read.json()["unread"] is False and "\\Seen" in read.json()["flags"]
-    unread = await email_client.post(f"/api/messages/{message_id}/read", json={"read": False}, headers=headers)
+    unread = await email_client.post(
+        f"/api/messages/{message_id}/read", json={"read": False}, headers=headers
+    )
     assert unread.json()["unread"] is True
     star = await email_client.post(f"/api/messages/{message_id}/star", headers=headers)
     assert "\\Flagged" in star.json()["flags"]
-    labels = await email_client.post(f"/api/messages/{message_id}/labels", json={"labels": ["work", " work ", "<b>x</b>"]}, headers=headers)
+    labels = await email_client.post(
+        f"/api/messages/{message_id}/labels",
+        json={"labels": ["work", " work ", "<b>x</b>"]},
+        headers=headers,
+    )
     assert labels.json()["labels"] == ["work", "<b>x</b>"]
-    bad = await email_client.post(f"/api/messages/{message_id}/labels", json={"labels": [""]}, headers=headers)
+    bad = await email_client.post(
+        f"/api/messages/{message_id}/labels", json={"labels": [""]}, headers=headers
+    )
     assert bad.status_code == 422
 
     row = await email_client.get(f"/api/messages/{message_id}/row", headers=headers)
@@ -63,15 +90,21 @@ async def test_a_user_cannot_reach_another_mailbox(
     await provision(email_client, admin_headers, ALICE)
     await provision(email_client, admin_headers, BOB)
     bob = bearer(mint(BOB))
-    alice_message = (await email_client.get("/api/messages", params={"user": ALICE}, headers=admin_headers)).json()["messages"][0]["id"]
+    alice_message = (
+        await email_client.get("/api/messages", params={"user": ALICE}, headers=admin_headers)
+    ).json()["messages"][0]["id"]
 
     listing = await email_client.get("/api/messages", params={"user": ALICE}, headers=bob)
     assert listing.status_code == 403
     assert listing.json()["error"] == "forbidden"
     for path in (f"/api/messages/{alice_message}/read", f"/api/messages/{alice_message}/star"):
         assert (await email_client.post(path, headers=bob)).status_code == 404
-    assert (await email_client.get(f"/api/messages/{alice_message}/row", headers=bob)).status_code == 404
-    still_unread = (await email_client.get("/api/messages", params={"user": ALICE}, headers=admin_headers)).json()["messages"][0]
+    assert (
+        await email_client.get(f"/api/messages/{alice_message}/row", headers=bob)
+    ).status_code == 404
+    still_unread = (
+        await email_client.get("/api/messages", params={"user": ALICE}, headers=admin_headers)
+    ).json()["messages"][0]
     assert still_unread["unread"] is True
 
 
@@ -90,10 +123,18 @@ async def test_search_limit_and_offset(
 ) -> None:
     await provision(email_client, admin_headers, ALICE)
     headers = bearer(mint(ALICE))
-    hit = await email_client.get("/api/messages", params={"user": ALICE, "q": "welcome"}, headers=headers)
-    miss = await email_client.get("/api/messages", params={"user": ALICE, "q": "100%_nothing"}, headers=headers)
-    past_end = await email_client.get("/api/messages", params={"user": ALICE, "offset": 1}, headers=headers)
-    too_many = await email_client.get("/api/messages", params={"user": ALICE, "limit": 1000}, headers=headers)
+    hit = await email_client.get(
+        "/api/messages", params={"user": ALICE, "q": "welcome"}, headers=headers
+    )
+    miss = await email_client.get(
+        "/api/messages", params={"user": ALICE, "q": "100%_nothing"}, headers=headers
+    )
+    past_end = await email_client.get(
+        "/api/messages", params={"user": ALICE, "offset": 1}, headers=headers
+    )
+    too_many = await email_client.get(
+        "/api/messages", params={"user": ALICE, "limit": 1000}, headers=headers
+    )
     assert len(hit.json()["messages"]) == 1
     assert miss.json()["messages"] == []
     assert past_end.json()["messages"] == []
@@ -103,6 +144,8 @@ async def test_search_limit_and_offset(
 async def test_provisioning_needs_the_service_scope(
     email_client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    response = await email_client.post("/api/mailboxes", json={"address": ALICE}, headers=bearer(mint(ALICE)))
+    response = await email_client.post(
+        "/api/mailboxes", json={"address": ALICE}, headers=bearer(mint(ALICE))
+    )
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"

@@ -29,7 +29,10 @@ async def create_mailbox(
 ) -> MailboxRead:
     address = normalise_local_address(body.address, settings.mail_domain)
     result = await service.ensure_mailbox(
-        session, address=address, display_name=body.display_name.strip(), domain=settings.mail_domain
+        session,
+        address=address,
+        display_name=body.display_name.strip(),
+        domain=settings.mail_domain,
     )
     await session.commit()
     if result.created:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import NotFound
+from VEZEPyCore.web.templates import render
 from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
 from VEZEPyEmail.app.security import (
     ReadPrincipal,
@@ -118,6 +119,4 @@ async def message_row(
     message, address = await service.get_message(connection, message_id=message_id)
     if not can_access(principal, address):
         raise NotFound("no such message")
-    return request.app.state.templates.TemplateResponse(
-        request, "_message_row.html", {"message": message}
-    )
+    return render(request, "_message_row.html", {"message": message})

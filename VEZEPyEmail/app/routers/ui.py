@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import authenticate, check_scopes
 from VEZEPyCore.errors import AppError
+from VEZEPyCore.web.templates import render
 from VEZEPyEmail.app.deps import ConnectionDep, SettingsDep
 from VEZEPyEmail.app.security import authorize_mailbox, normalise_local_address
 from VEZEPyEmail.services.messages import service
@@ -24,7 +25,6 @@ async def inbox_page(
     settings: SettingsDep,
     user: Annotated[str | None, Query(max_length=320)] = None,
 ) -> HTMLResponse:
-    templates = request.app.state.templates
     try:
         principal = check_scopes(
             await authenticate(request, request.app.state.verifier), (scopes.EMAIL_READ,)
@@ -35,13 +35,13 @@ async def inbox_page(
             connection, address=address, folder="INBOX", limit=50, offset=0, query=None
         )
     except AppError as exc:
-        return templates.TemplateResponse(  # type: ignore[no-any-return]
+        return render(
             request,
             "signin_required.html",
             {"reason": exc.detail, "portal_url": request.app.state.registry.url("portal")},
             status_code=exc.status_code,
         )
-    return templates.TemplateResponse(  # type: ignore[no-any-return]
+    return render(
         request,
         "inbox.html",
         {

@@ -46,9 +46,7 @@ class LabelsUpdate(BaseModel):
         for label in labels:
             label = label.strip()
             if not label or len(label) > MAX_LABEL_LENGTH or any(ord(ch) < 32 for ch in label):
-                raise ValueError(
-                    f"each label must be 1-{MAX_LABEL_LENGTH} printable characters"
-                )
+                raise ValueError(f"each label must be 1-{MAX_LABEL_LENGTH} printable characters")
             if label not in cleaned:
                 cleaned.append(label)
         return cleaned

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import RowMapping, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from VEZEPyCore.errors import NotFound
@@ -30,12 +29,17 @@ _LIST_COLUMNS = (
 )
 
 
-def _flags(row: Mapping[str, Any]) -> list[str]:
-    names = (("seen", "\\Seen"), ("flagged", "\\Flagged"), ("answered", "\\Answered"), ("draft", "\\Draft"))
+def _flags(row: RowMapping) -> list[str]:
+    names = (
+        ("seen", "\\Seen"),
+        ("flagged", "\\Flagged"),
+        ("answered", "\\Answered"),
+        ("draft", "\\Draft"),
+    )
     return [flag for column, flag in names if row[column]]
 
 
-def to_read(row: Mapping[str, Any]) -> MessageRead:
+def to_read(row: RowMapping) -> MessageRead:
     return MessageRead(
         id=row["id"],
         subject=row["subject"],

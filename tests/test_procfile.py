@@ -1,0 +1,83 @@
+"""The Procfile, started with honcho on free ports, serves /health and /ready on all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from VEZEPyCore.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("portal", "game", "email")
+
+
+def wait_until_ready(
+    url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
+) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"honcho exited early with {process.returncode}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+            last_error = f"{response.status_code} {response.text}"
+        except httpx.HTTPError as exc:
+            last_error = repr(exc)
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {timeout}s: {last_error}")
+
+
+def test_procfile_runs_all_services(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        **os.environ,
+        "PORTAL_PORT": str(ports["portal"]),
+        "GAME_PORT": str(ports["game"]),
+        "EMAIL_PORT": str(ports["email"]),
+        "VEZE_VAR_DIR": str(tmp_path / "var"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **{
+            f"VEZE_SERVICE_{name.upper()}": f"http://127.0.0.1:{port}"
+            for name, port in ports.items()
+        },
+    }
+    honcho = Path(sys.executable).parent / "honcho"
+    log = (tmp_path / "honcho.log").open("wb")
+    process = subprocess.Popen(
+        [str(honcho), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for name, port in ports.items():
+            health = wait_until_ready(f"http://127.0.0.1:{port}/health", process)
+            assert health.json()["service"] == name
+            ready = wait_until_ready(f"http://127.0.0.1:{port}/ready", process)
+            assert ready.json()["checks"]["database"] == "ok"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+    for name in SERVICES:
+        port = ports[name]
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+        except httpx.ConnectError:
+            continue
+        raise AssertionError(f"{name} still answers on {port} after honcho stopped")
