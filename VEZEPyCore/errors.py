@@ -12,10 +12,22 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        status_code: int | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
+        # An instance may carry another service's status and code (passed-through refusals).
+        if status_code is not None:
+            self.status_code = status_code
+        if code is not None:
+            self.code = code
 
 
 class BadRequest(AppError):

@@ -7,7 +7,6 @@ Game -> Email call is one trace). The exporter is OTLP/HTTP when an endpoint is 
 from __future__ import annotations
 
 from fastapi import FastAPI
-from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -38,7 +37,6 @@ def instrument_app(app: FastAPI, service: str, settings: CoreSettings) -> Tracer
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="health,metrics"
     )
-    trace.set_tracer_provider(provider)
     return provider
 
 

@@ -13,6 +13,7 @@ import httpx
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.types import ASGIApp
 
+from VEZEPyCore.observability.request_id import REQUEST_ID_HEADER, current_request_id
 from VEZEPyCore.observability.tracing import instrument_httpx_client
 from VEZEPyCore.services.registry import ServiceRegistry
 from VEZEPyCore.settings import CoreSettings
@@ -55,13 +56,19 @@ class ServiceClients:
         if app is None and name in self._settings.asgi_services and entry.asgi:
             app = await self._start_in_process(entry.asgi)
         if app is not None:
-            transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+            # An in-process crash must look like it would over the network: a 500 response.
+            transport: httpx.AsyncBaseTransport = httpx.ASGITransport(
+                app=app, raise_app_exceptions=False
+            )
             base_url = f"http://{name}.in-process"
         else:
             transport = httpx.AsyncHTTPTransport(retries=1)
             base_url = entry.url
         client = httpx.AsyncClient(
-            base_url=base_url, transport=transport, timeout=default_timeout(self._settings)
+            base_url=base_url,
+            transport=transport,
+            timeout=default_timeout(self._settings),
+            event_hooks={"request": [_forward_request_id]},
         )
         instrument_httpx_client(client, self._tracer_provider)
         self._stack.push_async_callback(client.aclose)
@@ -78,3 +85,10 @@ class ServiceClients:
     async def aclose(self) -> None:
         self._clients.clear()
         await self._stack.aclose()
+
+
+async def _forward_request_id(request: httpx.Request) -> None:
+    """One request id across every service a request touches, for following it in the logs."""
+    request_id = current_request_id.get()
+    if request_id and REQUEST_ID_HEADER not in request.headers:
+        request.headers[REQUEST_ID_HEADER] = request_id

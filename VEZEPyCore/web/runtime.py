@@ -32,8 +32,8 @@ async def service_runtime(
     db_url: str,
     migrations: Path,
 ) -> AsyncIterator[None]:
+    engine = make_engine(db_url)  # first: it creates the SQLite file's folder
     await upgrade_to_head(migrations, db_url)
-    engine = make_engine(db_url)
     bus = make_bus(settings)
     http_client = httpx.AsyncClient(timeout=default_timeout(settings))
     instrument_httpx_client(http_client, app.state.tracer_provider)

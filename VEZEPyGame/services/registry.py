@@ -1,0 +1,47 @@
+"""Where Game finds the other services (the brief's `services/registry.py` contract).
+
+Resolution order: `VEZE_SERVICE_<NAME>` -> `<NAME>_BASE_URL` -> `config/services.json`. The
+order is implemented once, in VEZEPyCore (`CoreSettings.service_urls` folds the environment,
+`ServiceRegistry` falls back to the file); the app's registry lives on `app.state`. This module
+only names the services Game talks to, so no route spells a service name or a URL.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from VEZEPyCore.services.registry import ServiceEntry, ServiceRegistry
+
+EMAIL = "email"
+PORTAL = "portal"
+#: Email's webmail page, for links shown to people (API calls go through `EmailClient`).
+WEBMAIL_PATH = "/ui/inbox"
+
+__all__ = [
+    "EMAIL",
+    "PORTAL",
+    "ServiceEntry",
+    "ServiceRegistry",
+    "email_base_url",
+    "portal_url",
+    "registry_of",
+    "webmail_url",
+]
+
+
+def registry_of(connection: HTTPConnection) -> ServiceRegistry:
+    """The registry the app's lifespan loaded from its settings."""
+    registry: ServiceRegistry = connection.app.state.registry
+    return registry
+
+
+def email_base_url(registry: ServiceRegistry) -> str:
+    return registry.url(EMAIL)
+
+
+def portal_url(registry: ServiceRegistry) -> str:
+    return registry.url(PORTAL)
+
+
+def webmail_url(registry: ServiceRegistry) -> str:
+    return f"{email_base_url(registry)}{WEBMAIL_PATH}"

@@ -1,0 +1,1 @@
+"""VEZEPyUniQVerse: the portal (identity, service directory, provisioning) on port 8000."""

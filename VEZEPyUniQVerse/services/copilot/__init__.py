@@ -1,0 +1,1 @@
+"""The copilot: a small command assistant spoken to over a WebSocket."""

@@ -1,0 +1,1 @@
+"""The service directory ("Helm"): every VEZE service and whether it answers right now."""

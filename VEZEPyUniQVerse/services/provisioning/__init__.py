@@ -1,0 +1,1 @@
+"""Provisioning: the resources a handle gets across services (for now, its mailbox)."""
