@@ -54,3 +54,30 @@ def configure_json_logging(service: str, level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+
+
+class RedactingFilter(logging.Filter):
+    """Removes bearer tokens from a record before any handler formats it.
+
+    uvicorn logs the full request line, and EventSource and WebSocket clients can only send
+    their token in the query string (`access_token=`), so access logs would otherwise hold
+    live credentials.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+#: Loggers that print request lines: uvicorn's access log and its WebSocket handshake lines.
+REQUEST_LINE_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def install_token_redaction() -> None:
+    for name in REQUEST_LINE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
+            logger.addFilter(RedactingFilter())

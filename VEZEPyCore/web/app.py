@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Lifespan
 
 from VEZEPyCore.errors import install_error_handlers
+from VEZEPyCore.observability.logs import install_token_redaction
 from VEZEPyCore.observability.metrics import HttpMetrics, PrometheusMiddleware
 from VEZEPyCore.observability.request_id import RequestIdMiddleware
 from VEZEPyCore.observability.tracing import instrument_app
@@ -34,6 +35,7 @@ def build_service_app(
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
     app.state.http_metrics = HttpMetrics(app.state.metrics_registry)
     install_error_handlers(app)
+    install_token_redaction()
     app.include_router(health.router)
     app.mount("/static/core", StaticFiles(directory=CORE_STATIC), name="core-static")
     if static_dir is not None and static_dir.is_dir():
