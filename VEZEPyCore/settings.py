@@ -56,6 +56,9 @@ class CoreSettings(BaseSettings):
     )
     #: Service name -> base URL, from `VEZE_SERVICE_<NAME>` or `<NAME>_BASE_URL` (first wins).
     service_urls: dict[str, str] = Field(default_factory=dict)
+    #: Service name -> the URL people's browsers use (`VEZE_PUBLIC_URL_<NAME>`), when it differs
+    #: from the URL services call each other on (container names in compose).
+    public_urls: dict[str, str] = Field(default_factory=dict)
     #: Service names whose calls go to the in-process app (`<NAME>_ASGI=1`), for tests and dev.
     asgi_services: frozenset[str] = Field(default_factory=frozenset)
 
@@ -67,6 +70,12 @@ class CoreSettings(BaseSettings):
         data = dict(data)
         if "service_urls" not in data:
             data["service_urls"] = service_urls_from_environment(os.environ)
+        if "public_urls" not in data:
+            data["public_urls"] = {
+                key[len("VEZE_PUBLIC_URL_") :].lower(): value.rstrip("/")
+                for key, value in os.environ.items()
+                if key.startswith("VEZE_PUBLIC_URL_") and value
+            }
         if "asgi_services" not in data:
             data["asgi_services"] = frozenset(
                 key[: -len("_ASGI")].lower()

@@ -20,7 +20,10 @@ class ServiceEntry:
     name: str
     title: str
     description: str
+    #: Where services call it.
     url: str
+    #: Where people's browsers reach it (links in pages).
+    public_url: str
     #: "package.module:attribute" of the in-process ASGI app, for `<NAME>_ASGI=1`.
     asgi: str | None = None
 
@@ -35,19 +38,29 @@ class ServiceRegistry:
         entries = []
         for item in raw["services"]:
             name = str(item["name"]).lower()
+            url = settings.service_urls.get(name, str(item["url"])).rstrip("/")
             entries.append(
                 ServiceEntry(
                     name=name,
                     title=str(item.get("title", name)),
                     description=str(item.get("description", "")),
-                    url=settings.service_urls.get(name, str(item["url"])).rstrip("/"),
+                    url=url,
+                    public_url=settings.public_urls.get(name, url),
                     asgi=item.get("asgi"),
                 )
             )
         known = {entry.name for entry in entries}
         for name, url in settings.service_urls.items():
             if name not in known and name.isidentifier():
-                entries.append(ServiceEntry(name=name, title=name, description="", url=url))
+                entries.append(
+                    ServiceEntry(
+                        name=name,
+                        title=name,
+                        description="",
+                        url=url,
+                        public_url=settings.public_urls.get(name, url),
+                    )
+                )
         return cls(entries)
 
     def entries(self) -> list[ServiceEntry]:
@@ -61,3 +74,6 @@ class ServiceRegistry:
 
     def url(self, name: str) -> str:
         return self.get(name).url
+
+    def public_url(self, name: str) -> str:
+        return self.get(name).public_url

@@ -20,3 +20,14 @@ def test_overrides_replace_urls_and_add_services() -> None:
     assert registry.url("email") == "http://mail.internal:9000"
     assert registry.get("email").title == "Mail"
     assert registry.url("wiki") == "http://wiki:1"
+
+
+def test_public_urls_are_for_links_and_default_to_the_service_url() -> None:
+    settings = CoreSettings(
+        service_urls={"email": "http://email:8004"},
+        public_urls={"email": "https://mail.example.com"},
+    )
+    registry = ServiceRegistry.load(settings)
+    assert registry.url("email") == "http://email:8004"
+    assert registry.public_url("email") == "https://mail.example.com"
+    assert registry.public_url("game") == registry.url("game") == "http://127.0.0.1:8002"

@@ -38,6 +38,7 @@ def test_environment_names_of_the_brief(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("VEZE_EMAIL_AUD", "mail-aud")
     monkeypatch.setenv("OTEL_ENABLED", "1")
     monkeypatch.setenv("EMAIL_ASGI", "1")
+    monkeypatch.setenv("VEZE_PUBLIC_URL_EMAIL", "https://mail.example.com/")
     settings = CoreSettings()
     assert settings.jwt_demo is True
     assert settings.redis_url == "redis://example:6379/0"
@@ -45,6 +46,7 @@ def test_environment_names_of_the_brief(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.email_aud == "mail-aud"
     assert settings.otel_enabled is True
     assert "email" in settings.asgi_services
+    assert settings.public_urls == {"email": "https://mail.example.com"}
     monkeypatch.setenv("REDIS_URL", "redis://primary:6379/1")
     assert CoreSettings().redis_url == "redis://primary:6379/1"
 

@@ -40,8 +40,9 @@ def email_base_url(registry: ServiceRegistry) -> str:
 
 
 def portal_url(registry: ServiceRegistry) -> str:
-    return registry.url(PORTAL)
+    """The portal as people's browsers reach it."""
+    return registry.public_url(PORTAL)
 
 
 def webmail_url(registry: ServiceRegistry) -> str:
-    return f"{email_base_url(registry)}{WEBMAIL_PATH}"
+    return f"{registry.public_url(EMAIL)}{WEBMAIL_PATH}"

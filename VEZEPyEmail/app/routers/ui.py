@@ -38,7 +38,7 @@ async def inbox_page(
         return render(
             request,
             "signin_required.html",
-            {"reason": exc.detail, "portal_url": request.app.state.registry.url("portal")},
+            {"reason": exc.detail, "portal_url": request.app.state.registry.public_url("portal")},
             status_code=exc.status_code,
         )
     return render(
@@ -48,6 +48,6 @@ async def inbox_page(
             "address": address,
             "messages": messages,
             "unread": sum(1 for message in messages if message.unread),
-            "portal_url": request.app.state.registry.url("portal"),
+            "portal_url": request.app.state.registry.public_url("portal"),
         },
     )

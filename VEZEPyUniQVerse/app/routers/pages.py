@@ -58,4 +58,4 @@ async def services_page(
 def _url_of(services: dict[str, ServiceEntry], name: str, path: str) -> str | None:
     """Where a service's pages live; None when this installation does not run it."""
     entry = services.get(name)
-    return f"{entry.url}{path}" if entry is not None else None
+    return f"{entry.public_url}{path}" if entry is not None else None

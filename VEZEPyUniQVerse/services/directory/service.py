@@ -98,7 +98,7 @@ def _entry(
         name=entry.name,
         title=entry.title,
         description=entry.description,
-        url=entry.url,
+        url=entry.public_url,
         status=status,
         version=version,
         latency_ms=latency_ms,
