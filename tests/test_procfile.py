@@ -1,4 +1,7 @@
-"""The Procfile, started with honcho on free ports, serves /health and /ready on all three."""
+"""The quick start's `./veze up` (honcho and the Procfile) serves /health and /ready on all three.
+
+It runs with a PATH that does not hold the venv, as a person's shell would.
+"""
 
 from __future__ import annotations
 
@@ -44,16 +47,19 @@ def test_procfile_runs_all_services(tmp_path: Path) -> None:
         "GAME_PORT": str(ports["game"]),
         "EMAIL_PORT": str(ports["email"]),
         "VEZE_VAR_DIR": str(tmp_path / "var"),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": os.pathsep.join(
+            part
+            for part in os.environ.get("PATH", "").split(os.pathsep)
+            if Path(part) != Path(sys.executable).parent
+        ),
         **{
             f"VEZE_SERVICE_{name.upper()}": f"http://127.0.0.1:{port}"
             for name, port in ports.items()
         },
     }
-    honcho = Path(sys.executable).parent / "honcho"
     log = (tmp_path / "honcho.log").open("wb")
     process = subprocess.Popen(
-        [str(honcho), "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"],
+        [str(ROOT / "veze"), "up"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -36,6 +36,7 @@ async def test_provisioning_is_idempotent_and_leaves_a_welcome_mail(
     welcome = body["messages"][0]
     assert welcome["subject"] == "Welcome to VEZE UniQVerse"
     assert welcome["unread"] is True
+    assert welcome["date"].endswith(("Z", "+00:00"))  # an instant, on SQLite as on PostgreSQL
     assert set(welcome) == {
         "id",
         "subject",

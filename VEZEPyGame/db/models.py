@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, UniqueConstraint, false
+from sqlalchemy import Boolean, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from VEZEPyCore.db.types import UTCDateTime
 
 #: Matches the design's mail local part: a handle is also `<handle>@vezeuniqverse.com`.
 HANDLE_MAX_LENGTH = 64
@@ -34,4 +36,4 @@ class Player(Base):
     )
     # Opt-in means off until the player says yes (match summaries by mail).
     mail_opt_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
