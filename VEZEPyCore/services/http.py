@@ -53,8 +53,11 @@ class ServiceClients:
             return existing
         entry = self._registry.get(name)
         app = self._mounted.get(name)
-        if app is None and name in self._settings.asgi_services and entry.asgi:
-            app = await self._start_in_process(entry.asgi)
+        if app is None and name in self._settings.asgi_services:
+            if not entry.asgi_factory:
+                raise LookupError(f"service {name!r} has no asgi_factory for in-process calls")
+            app = await self._start_in_process(entry.asgi_factory)
+            self._mounted[name] = app
         if app is not None:
             # An in-process crash must look like it would over the network: a 500 response.
             transport: httpx.AsyncBaseTransport = httpx.ASGITransport(
@@ -75,9 +78,9 @@ class ServiceClients:
         self._clients[name] = client
         return client
 
-    async def _start_in_process(self, target: str) -> ASGIApp:
-        module_name, _, attribute = target.partition(":")
-        app = getattr(importlib.import_module(module_name), attribute)
+    async def _start_in_process(self, factory_path: str) -> ASGIApp:
+        module_name, _, attribute = factory_path.partition(":")
+        app = getattr(importlib.import_module(module_name), attribute)()
         # ASGITransport sends no lifespan events; run the app's own so its DB is ready.
         await self._stack.enter_async_context(app.router.lifespan_context(app))
         return app  # type: ignore[no-any-return]

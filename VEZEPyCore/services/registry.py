@@ -24,8 +24,11 @@ class ServiceEntry:
     url: str
     #: Where people's browsers reach it (links in pages).
     public_url: str
-    #: "package.module:attribute" of the in-process ASGI app, for `<NAME>_ASGI=1`.
+    #: "package.module:attribute" of the ASGI app uvicorn serves.
     asgi: str | None = None
+    #: "package.module:function" building a fresh app for in-process calls (`<NAME>_ASGI=1`):
+    #: a factory, so the app reads the environment when it is needed, not at import.
+    asgi_factory: str | None = None
 
 
 class ServiceRegistry:
@@ -47,6 +50,7 @@ class ServiceRegistry:
                     url=url,
                     public_url=settings.public_urls.get(name, url),
                     asgi=item.get("asgi"),
+                    asgi_factory=item.get("asgi_factory"),
                 )
             )
         known = {entry.name for entry in entries}
