@@ -1,14 +1,20 @@
-"""`build_service_app`: the FastAPI object every service starts from."""
+"""`create_service_app`: every service's FastAPI object, built the same way.
+
+A service folder has the same shape everywhere (`db/alembic`, `ui/templates`, `ui/static`), so
+a service only says its name, audience, database and routers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
-from starlette.types import Lifespan
 
+from VEZEPyCore import __version__
 from VEZEPyCore.errors import install_error_handlers
 from VEZEPyCore.observability.logs import install_token_redaction
 from VEZEPyCore.observability.metrics import HttpMetrics, PrometheusMiddleware
@@ -16,30 +22,54 @@ from VEZEPyCore.observability.request_id import RequestIdMiddleware
 from VEZEPyCore.observability.tracing import instrument_app
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.web import health
-from VEZEPyCore.web.templates import CORE_STATIC
+from VEZEPyCore.web.runtime import service_runtime
+from VEZEPyCore.web.templates import CORE_STATIC, service_templates
+
+#: Extra start-up for one service, run inside the shared runtime (its state is ready).
+StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def build_service_app(
+def create_service_app(
     *,
     name: str,
     title: str,
-    version: str,
     settings: CoreSettings,
-    lifespan: Lifespan[FastAPI],
-    static_dir: Path | None = None,
+    audience: str,
+    db_url: str,
+    package_dir: Path,
+    routers: Sequence[APIRouter],
+    on_startup: StartupHook | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with (
+            service_runtime(
+                app,
+                settings=settings,
+                audience=audience,
+                db_url=db_url,
+                migrations=package_dir / "db" / "alembic",
+            ),
+            on_startup(app) if on_startup is not None else nullcontext(),
+        ):
+            yield
+
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
     app.state.service_name = name
     app.state.settings = settings
     app.state.ready_checks = {}
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
     app.state.http_metrics = HttpMetrics(app.state.metrics_registry)
+    app.state.templates = service_templates(package_dir / "ui" / "templates")
     install_error_handlers(app)
     install_token_redaction()
     app.include_router(health.router)
     app.mount("/static/core", StaticFiles(directory=CORE_STATIC), name="core-static")
-    if static_dir is not None and static_dir.is_dir():
+    static_dir = package_dir / "ui" / "static"
+    if static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    for router in routers:
+        app.include_router(router)
     app.state.tracer_provider = instrument_app(app, name, settings)
     # Added last so it runs first: the request id is set before anything logs.
     app.add_middleware(PrometheusMiddleware, metrics=app.state.http_metrics)

@@ -1,27 +1,15 @@
-"""Dependency aliases so route signatures read like sentences."""
+"""Dependency aliases: the shared ones from VEZEPyCore plus this service's settings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from VEZEPyCore.events.bus import EventBus
+from VEZEPyCore.web.deps import BusDep, ConnectionDep, SessionDep
 from VEZEPyEmail.app.settings import EmailSettings
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; routes commit, anything uncommitted is rolled back on close."""
-    async with request.app.state.sessionmaker() as session:
-        yield session
-
-
-async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A plain Core connection for hot reads (no ORM objects built per row)."""
-    async with request.app.state.engine.connect() as connection:
-        yield connection
+__all__ = ["BusDep", "ConnectionDep", "SessionDep", "SettingsDep"]
 
 
 def _settings(request: Request) -> EmailSettings:
@@ -29,12 +17,4 @@ def _settings(request: Request) -> EmailSettings:
     return settings
 
 
-def _bus(request: Request) -> EventBus:
-    bus: EventBus = request.app.state.bus
-    return bus
-
-
-SessionDep = Annotated[AsyncSession, Depends(_session)]
-ConnectionDep = Annotated[AsyncConnection, Depends(_connection)]
 SettingsDep = Annotated[EmailSettings, Depends(_settings)]
-BusDep = Annotated[EventBus, Depends(_bus)]

@@ -1,23 +1,16 @@
-"""Dependency aliases so route signatures read like sentences."""
+"""Dependency aliases: the shared ones from VEZEPyCore plus this service's own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from VEZEPyCore.services.registry import ServiceRegistry
+from VEZEPyCore.web.deps import RegistryDep, SessionDep
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.services.email.client import EmailClient
-from VEZEPyGame.services.registry import registry_of
 
-
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; routes commit, anything uncommitted is rolled back on close."""
-    async with request.app.state.sessionmaker() as session:
-        yield session
+__all__ = ["EmailClientDep", "RegistryDep", "SessionDep", "SettingsDep"]
 
 
 def _settings(request: Request) -> GameSettings:
@@ -30,7 +23,5 @@ def _email_client(request: Request) -> EmailClient:
     return client
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
 SettingsDep = Annotated[GameSettings, Depends(_settings)]
-RegistryDep = Annotated[ServiceRegistry, Depends(registry_of)]
 EmailClientDep = Annotated[EmailClient, Depends(_email_client)]

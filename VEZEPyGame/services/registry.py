@@ -8,8 +8,6 @@ only names the services Game talks to, so no route spells a service name or a UR
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
-
 from VEZEPyCore.services.registry import ServiceEntry, ServiceRegistry
 
 EMAIL = "email"
@@ -24,15 +22,8 @@ __all__ = [
     "ServiceRegistry",
     "email_base_url",
     "portal_url",
-    "registry_of",
     "webmail_url",
 ]
-
-
-def registry_of(connection: HTTPConnection) -> ServiceRegistry:
-    """The registry the app's lifespan loaded from its settings."""
-    registry: ServiceRegistry = connection.app.state.registry
-    return registry
 
 
 def email_base_url(registry: ServiceRegistry) -> str:

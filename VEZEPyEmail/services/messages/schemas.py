@@ -1,31 +1,15 @@
-"""The message shapes of the brief's contract (`from_` stands for the `from` header)."""
+"""Message request bodies; the response shapes are the shared contract in VEZEPyCore."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field, field_validator
+
+from VEZEPyCore.contracts.email import MessageList, MessageRead
+
+__all__ = ["LabelsUpdate", "MessageList", "MessageRead", "ReadUpdate", "StarUpdate"]
 
 MAX_LABELS = 20
 MAX_LABEL_LENGTH = 64
-
-
-class MessageRead(BaseModel):
-    id: int
-    subject: str
-    from_: str
-    date: datetime
-    snippet: str
-    labels: list[str]
-    flags: list[str]
-    size: int
-    spam_score: float
-    unread: bool
-
-
-class MessageList(BaseModel):
-    user: str
-    messages: list[MessageRead]
 
 
 class ReadUpdate(BaseModel):

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from VEZEPyCore.contracts.email import MessageList
 from VEZEPyGame.app.deps import EmailClientDep
 from VEZEPyGame.app.security import ReadMailPrincipal
-from VEZEPyGame.services.email.schemas import MessageList
 
 router = APIRouter(prefix="/email", tags=["mail"])
 

@@ -8,10 +8,10 @@ Email's own 4xx answers keep their status and reason, and Email's 5xx is 502.
 
 from __future__ import annotations
 
+from VEZEPyCore.contracts.email import MessageList
 from VEZEPyCore.errors import UpstreamUnavailable
 from VEZEPyCore.services.calls import call_service, refusal
 from VEZEPyCore.services.http import ServiceClients
-from VEZEPyGame.services.email.schemas import MessageList
 from VEZEPyGame.services.registry import EMAIL
 
 MESSAGES_PATH = "/api/messages"

@@ -1,7 +1,7 @@
-"""Email's message list as Game receives it: the brief's contract, mirrored field for field.
+"""The Email message list of the brief's contract (`GET /api/messages`).
 
-Kept as Game's own copy (not imported from VEZEPyEmail) because the services only share the
-wire format; a change to it is a contract change both sides must make.
+Email serves it and Game proxies it; both validate against these models, so a change here is
+a contract change seen by both sides at once. `from_` stands for the `From` header.
 """
 
 from __future__ import annotations

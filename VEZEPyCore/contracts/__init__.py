@@ -1,0 +1,1 @@
+"""Wire formats one service serves and another consumes, defined once for both sides."""
