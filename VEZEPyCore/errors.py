@@ -54,6 +54,10 @@ class Conflict(AppError):
     status_code, code = 409, "conflict"
 
 
+class TooManyRequests(AppError):
+    status_code, code = 429, "rate_limited"
+
+
 class UpstreamUnavailable(AppError):
     status_code, code = 502, "upstream_unavailable"
 

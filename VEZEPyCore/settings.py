@@ -51,6 +51,8 @@ class CoreSettings(BaseSettings):
     var_dir: Path = Field(Path("var"), validation_alias=AliasChoices("VEZE_VAR_DIR"))
     secrets_dir: Path | None = Field(None, validation_alias=AliasChoices("VEZE_SECRETS_DIR"))
     mail_domain: str = Field("vezeuniqverse.com", validation_alias=AliasChoices("VEZE_MAIL_DOMAIN"))
+    #: Cookies with the Secure flag; unset means "only in production" (dev runs on plain HTTP).
+    cookie_secure: bool | None = Field(None, validation_alias=AliasChoices("VEZE_COOKIE_SECURE"))
     http_timeout_seconds: float = Field(
         5.0, gt=0, le=60, validation_alias=AliasChoices("VEZE_HTTP_TIMEOUT")
     )
@@ -100,6 +102,14 @@ class CoreSettings(BaseSettings):
         elif self.jwks_url is None:
             raise ValueError("production needs VEZE_JWKS_URL or VEZE_JWT_SECRET")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return (
+            self.cookie_secure
+            if self.cookie_secure is not None
+            else self.environment == "production"
+        )
 
     @property
     def resolved_secrets_dir(self) -> Path:

@@ -20,6 +20,7 @@ from VEZEPyCore.observability.logs import install_token_redaction
 from VEZEPyCore.observability.metrics import HttpMetrics, PrometheusMiddleware
 from VEZEPyCore.observability.request_id import RequestIdMiddleware
 from VEZEPyCore.observability.tracing import instrument_app
+from VEZEPyCore.security.csrf import CsrfCookieMiddleware, csrf_cookie_name
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.web import health
 from VEZEPyCore.web.runtime import service_runtime
@@ -71,6 +72,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.state.tracer_provider = instrument_app(app, name, settings)
+    app.state.csrf_cookie_name = csrf_cookie_name(name)
+    app.add_middleware(CsrfCookieMiddleware, service=name, secure=settings.secure_cookies)
     # Added last so it runs first: the request id is set before anything logs.
     app.add_middleware(PrometheusMiddleware, metrics=app.state.http_metrics)
     app.add_middleware(RequestIdMiddleware)

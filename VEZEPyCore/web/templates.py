@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from VEZEPyCore.security.csrf import csrf_input
+
 CORE_UI = Path(__file__).resolve().parents[1] / "ui"
 CORE_TEMPLATES = CORE_UI / "templates"
 CORE_STATIC = CORE_UI / "static"
@@ -22,6 +24,7 @@ def service_templates(template_dir: Path) -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.globals["csrf_input"] = csrf_input
     return Jinja2Templates(env=environment)
 
 

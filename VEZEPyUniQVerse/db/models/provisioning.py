@@ -1,4 +1,4 @@
-"""Portal tables (SQLAlchemy 2.0). The schema itself comes only from the Alembic migrations."""
+"""Provisioning of a handle's resources in the other services."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import CheckConstraint, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from VEZEPyCore.db.types import UTCDateTime
+from VEZEPyUniQVerse.db.models.base import Base
 
 ProvisioningStatus = Literal["pending", "done", "failed"]
 PROVISIONING_STATUSES: tuple[ProvisioningStatus, ...] = ("pending", "done", "failed")
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class Provisioning(Base):

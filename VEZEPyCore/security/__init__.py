@@ -1,0 +1,1 @@
+"""Protections every service applies: rate limits and CSRF."""
