@@ -115,6 +115,18 @@ class CoreSettings(BaseSettings):
     def resolved_secrets_dir(self) -> Path:
         return self.secrets_dir if self.secrets_dir is not None else self.var_dir / "secrets"
 
+    def client_secret(self, client_id: str) -> str | None:
+        """An OAuth client's secret: `VEZE_CLIENT_SECRET_<ID>` (dashes as underscores), or in
+        development one generated per installation and shared through the secrets directory.
+        """
+        name = "VEZE_CLIENT_SECRET_" + client_id.upper().replace("-", "_")
+        configured = os.environ.get(name)
+        if configured:
+            return configured
+        if self.environment == "production":
+            return None
+        return read_or_create_secret(self.resolved_secrets_dir / f"client-{client_id}.secret")
+
     def hs256_secret(self) -> str | None:
         """The HS256 secret: configured, or in development a per-installation generated one.
 

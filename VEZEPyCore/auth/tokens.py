@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from joserfc import errors as jose_errors
@@ -30,6 +30,12 @@ MAX_TOKEN_LENGTH = 8192
 #: triggered by unknown `kid`s (so a flood of forged kids cannot hammer the portal).
 JWKS_TTL_SECONDS = 300.0
 JWKS_MIN_REFETCH_SECONDS = 10.0
+
+
+class KeySource(Protocol):
+    """Where a verifier finds the asymmetric public keys: a JWKS URL, or the issuer's own DB."""
+
+    async def key_set(self, *, refresh: bool = False) -> KeySet: ...
 
 
 class JWKSCache:
@@ -81,7 +87,7 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         secret: str | None,
-        jwks: JWKSCache | None,
+        jwks: KeySource | None,
         demo: bool,
         mail_domain: str,
         leeway_seconds: int = 30,
