@@ -26,9 +26,13 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_app(app: FastAPI) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1 (lifespan included); yield its base URL."""
-    port = free_port()
+async def serve_app(app: FastAPI, *, port: int | None = None) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on 127.0.0.1 (lifespan included); yield its base URL.
+
+    `port` (from `free_port()`) when the app's settings must name its own URL in advance,
+    as services that redirect browsers to each other do.
+    """
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -202,6 +202,11 @@ def test_app_service_is_built_wired_and_persistent(
     assert environment["VEZE_JWT_ISS"] == "http://localhost:8000"
     assert environment["VEZE_SECRETS_DIR"] == "/secrets"
     assert environment["VEZE_VAR_DIR"] == "/data"
+    # Game and Email verify the portal's tokens through its JWKS, on the compose network.
+    if app.name == "portal":
+        assert "VEZE_JWKS_URL" not in environment
+    else:
+        assert environment["VEZE_JWKS_URL"] == "http://portal:8000/.well-known/jwks.json"
     # Empty means "the SQLite default under /data" (see e.g. VEZEPyEmail/app/settings.py).
     assert environment[app.db_env] in ("", None)
     # A service gets only its own database URL.

@@ -39,10 +39,33 @@ def wait_until_ready(
     raise AssertionError(f"{url} not ready within {timeout}s: {last_error}")
 
 
+def assert_email_trusts_the_portals_tokens(ports: dict[str, int], secrets_dir: Path) -> None:
+    """The issuer follows PORTAL_PORT, and Email verifies the portal's RS256 tokens by JWKS."""
+    portal = f"http://127.0.0.1:{ports['portal']}"
+    discovery = httpx.get(f"{portal}/.well-known/openid-configuration", timeout=5).json()
+    assert discovery["issuer"] == portal
+    secret = (secrets_dir / "client-veze-game-service.secret").read_text().strip()
+    granted = httpx.post(
+        f"{portal}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "email.admin"},
+        auth=("veze-game-service", secret),
+        timeout=5,
+    )
+    assert granted.status_code == 200, granted.text
+    created = httpx.post(
+        f"http://127.0.0.1:{ports['email']}/api/mailboxes",
+        json={"address": "procfile@vezeuniqverse.com"},
+        headers={"Authorization": f"Bearer {granted.json()['access_token']}"},
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+
+
 def test_procfile_runs_all_services(tmp_path: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
     env = {
-        **os.environ,
+        # The Procfile derives the issuer and the JWKS URL from PORTAL_PORT unless these are set.
+        **{k: v for k, v in os.environ.items() if k not in ("VEZE_JWT_ISS", "VEZE_JWKS_URL")},
         "PORTAL_PORT": str(ports["portal"]),
         "GAME_PORT": str(ports["game"]),
         "EMAIL_PORT": str(ports["email"]),
@@ -72,6 +95,7 @@ def test_procfile_runs_all_services(tmp_path: Path) -> None:
             assert health.json()["service"] == name
             ready = wait_until_ready(f"http://127.0.0.1:{port}/ready", process)
             assert ready.json()["checks"]["database"] == "ok"
+        assert_email_trusts_the_portals_tokens(ports, tmp_path / "var" / "secrets")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -18,6 +18,7 @@ from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.db.models import Provisioning
 from VEZEPyUniQVerse.services.provisioning.service import get_provisioning
 from VEZEPyUniQVerse.tests.helpers import bearer, dead_url, serve_stalled, with_changes
+from VEZEPyUniQVerse.tests.provisioning_helpers import trusting_portal
 
 Running = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
 Minter = Callable[..., str]
@@ -37,7 +38,12 @@ async def platform(
     """Portal and Email with their lifespans, the portal's Email calls routed in-process."""
     email_app = create_email_app(email_settings)
     portal_app = create_portal_app(portal_settings)
-    async with running(email_app) as email, running(portal_app) as portal:
+    async with (
+        running(email_app) as email,
+        running(portal_app) as portal,
+        # Service tokens are signed with the portal's key: Email verifies them by its JWKS.
+        trusting_portal(email_app, portal_app, audience=email_settings.email_aud),
+    ):
         portal_app.state.clients.mount("email", email_app)
         yield portal_app, portal, email
 
@@ -202,7 +208,11 @@ async def test_a_failed_provisioning_succeeds_when_retried(
     portal_app = create_portal_app(
         with_changes(portal_settings, service_urls={"email": dead_url()})
     )
-    async with running(email_app) as email, running(portal_app) as portal:
+    async with (
+        running(email_app) as email,
+        running(portal_app) as portal,
+        trusting_portal(email_app, portal_app, audience=email_settings.email_aud),
+    ):
         failed = await portal.post("/provision/alice", headers=provisioner)
         portal_app.state.clients.mount("email", email_app)  # Email comes back
         retried = await portal.post("/provision/alice", headers=provisioner)

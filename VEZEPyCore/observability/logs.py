@@ -11,11 +11,15 @@ from typing import Any
 from VEZEPyCore.observability.request_id import current_request_id
 
 _TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
+#: The OAuth redirect back to a service (`/auth/callback?code=...`) carries a one-time code:
+#: useless without the PKCE verifier and client secret, but no business of a log either.
+_CODE_IN_QUERY = re.compile(r"([?&]code=)[^&\s\"']+")
 _BEARER_IN_TEXT = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    return _BEARER_IN_TEXT.sub(r"\1[redacted]", _TOKEN_IN_TEXT.sub(r"\1[redacted]", text))
+    text = _CODE_IN_QUERY.sub(r"\1[redacted]", _TOKEN_IN_TEXT.sub(r"\1[redacted]", text))
+    return _BEARER_IN_TEXT.sub(r"\1[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -9,12 +9,21 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from VEZEPyCore.web.app import create_service_app
-from VEZEPyGame.app.routers import mail, ui
+from VEZEPyCore.web.sso import SsoConfig, install_sso
+from VEZEPyGame.app.routers import mail, players, ui
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.services.email.client import EmailClient
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MIGRATIONS = PACKAGE_DIR / "db" / "alembic"  # the layout create_service_app expects
+#: The game pages' client at the portal (config/oauth_clients.json). The home page also serves
+#: visitors, so it asks the portal silently whether the visitor is already signed in there.
+GAME_UI_SSO = SsoConfig(
+    client_id="veze-game-ui",
+    scopes=("openid", "profile", "email", "game.play", "game.read_mail", "email.read"),
+    home_path="/ui",
+    silent_sign_in=True,
+)
 
 
 def create_app(settings: GameSettings | None = None) -> FastAPI:
@@ -27,16 +36,18 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
         )
         yield
 
-    return create_service_app(
+    app = create_service_app(
         name="game",
         title="VEZE Game",
         settings=settings,
         audience=settings.game_aud,
         db_url=settings.db_url,
         package_dir=PACKAGE_DIR,
-        routers=[mail.router, ui.router],
+        routers=[mail.router, players.router, ui.router],
         on_startup=start_email_client,
     )
+    install_sso(app, GAME_UI_SSO)
+    return app
 
 
 app = create_app()

@@ -18,3 +18,8 @@ from VEZEPyCore.auth.principal import Principal
 ReadMailPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.GAME_READ_MAIL))
 ]
+PlayPrincipal = Annotated[Principal, Depends(scope_dependency(verifier_on_state, scopes.GAME_PLAY))]
+#: Service scope: the portal's provisioning creates players with it.
+AdminPrincipal = Annotated[
+    Principal, Depends(scope_dependency(verifier_on_state, scopes.GAME_ADMIN))
+]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from VEZEPyCore.auth import scopes
 from VEZEPyUniQVerse.app.deps import ClientsDep, SessionmakerDep, SettingsDep
-from VEZEPyUniQVerse.app.security import ProvisionPrincipal, email_service_token
+from VEZEPyUniQVerse.app.security import ProvisionPrincipal
 from VEZEPyUniQVerse.services.provisioning import service
 from VEZEPyUniQVerse.services.provisioning.schemas import ProvisioningCreate, ProvisioningRead
+from VEZEPyUniQVerse.services.provisioning.tokens import service_token
 
 router = APIRouter(tags=["provisioning"])
 
@@ -29,6 +31,7 @@ async def provision_account(
     sessionmaker: SessionmakerDep,
     settings: SettingsDep,
     clients: ClientsDep,
+    request: Request,
     response: Response,
     body: ProvisioningCreate | None = None,
 ) -> ProvisioningRead:
@@ -36,7 +39,9 @@ async def provision_account(
     result = await service.provision_mailbox(
         sessionmaker=sessionmaker,
         email=await clients.client("email"),
-        token=email_service_token(settings),
+        token=await service_token(
+            request.app.state, audience=settings.email_aud, scopes=[scopes.EMAIL_ADMIN]
+        ),
         handle=handle,
         display_name=body.display_name.strip() if body is not None else "",
         mail_domain=settings.mail_domain,

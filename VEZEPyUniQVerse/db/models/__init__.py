@@ -11,12 +11,16 @@ from VEZEPyUniQVerse.db.models.oauth import (
 )
 from VEZEPyUniQVerse.db.models.provisioning import (
     PROVISIONING_STATUSES,
+    PROVISIONING_TARGETS,
     Provisioning,
     ProvisioningStatus,
+    ProvisioningTarget,
+    ProvisioningTask,
 )
 
 __all__ = [
     "PROVISIONING_STATUSES",
+    "PROVISIONING_TARGETS",
     "AppPassword",
     "AuditEvent",
     "AuthorizationCode",
@@ -24,6 +28,8 @@ __all__ = [
     "OAuthClient",
     "Provisioning",
     "ProvisioningStatus",
+    "ProvisioningTarget",
+    "ProvisioningTask",
     "RecoveryCode",
     "RefreshToken",
     "SigningKey",

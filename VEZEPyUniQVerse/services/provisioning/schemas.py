@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
-from VEZEPyUniQVerse.db.models import ProvisioningStatus
+from VEZEPyUniQVerse.db.models import ProvisioningStatus, ProvisioningTarget
 
 
 class ProvisioningCreate(BaseModel):
@@ -14,3 +17,16 @@ class ProvisioningRead(BaseModel):
     address: str
     status: ProvisioningStatus
     created: bool = Field(description="True when this call created the mailbox")
+
+
+#: What the account page shows per target: `failed-retrying` is a pending task whose last
+#: attempt failed and that the worker will try again at `next_attempt_at`.
+ProvisioningTaskState = Literal["pending", "done", "failed-retrying"]
+
+
+class ProvisioningTaskRead(BaseModel):
+    target: ProvisioningTarget
+    status: ProvisioningTaskState
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None = Field(description="None once done")

@@ -8,7 +8,6 @@ request that made it fails.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,51 +16,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from VEZEPyCore.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from VEZEPyCore.errors import UpstreamTimeout, UpstreamUnavailable
 from VEZEPyCore.services.calls import call_service
 from VEZEPyUniQVerse.db.models import Provisioning, ProvisioningStatus
+from VEZEPyUniQVerse.services.accounts.handles import normalise_handle as normalise_handle
 from VEZEPyUniQVerse.services.provisioning.schemas import ProvisioningRead
 
-MIN_HANDLE_LENGTH = 3
-MAX_HANDLE_LENGTH = 32
-_HANDLE_CHARACTERS = re.compile(r"[a-z0-9._-]+")
-#: Addresses that RFC 2142 (postmaster, abuse, hostmaster, webmaster, ...) or common practice
-#: give to the operator; handing one to a user would let them read the operator's mail.
-RESERVED_HANDLES = frozenset(
-    {
-        "postmaster",
-        "abuse",
-        "admin",
-        "administrator",
-        "root",
-        "noreply",
-        "no-reply",
-        "hostmaster",
-        "webmaster",
-        "support",
-        "security",
-        "mailer-daemon",
-    }
-)
 MAX_ERROR_LENGTH = 500
-
-
-def normalise_handle(raw: str) -> str:
-    """The lower-cased handle, or 400 with the rule it breaks."""
-    handle = raw.lower()
-    if not MIN_HANDLE_LENGTH <= len(handle) <= MAX_HANDLE_LENGTH:
-        raise BadRequest(f"handle must be {MIN_HANDLE_LENGTH}-{MAX_HANDLE_LENGTH} characters long")
-    if not _HANDLE_CHARACTERS.fullmatch(handle):
-        raise BadRequest("handle may contain only letters, digits, dot, hyphen and underscore")
-    if not ("a" <= handle[0] <= "z"):
-        raise BadRequest("handle must start with a letter")
-    # It becomes the local part of an address: a dot-atom (RFC 5322 section 3.4.1) has no
-    # trailing or doubled dots.
-    if handle.endswith(".") or ".." in handle:
-        raise BadRequest("handle must not end with a dot or contain two dots in a row")
-    if handle in RESERVED_HANDLES:
-        raise BadRequest(f"handle {handle!r} is reserved")
-    return handle
 
 
 @dataclass(frozen=True)
@@ -132,7 +93,7 @@ async def create_mailbox(
     if response.status_code not in (200, 201):
         raise UpstreamUnavailable(
             f"the mail service refused the mailbox: HTTP {response.status_code} "
-            f"{_error_detail(response)}".rstrip()
+            f"{error_detail(response)}".rstrip()
         )
     try:
         body = response.json()
@@ -142,7 +103,7 @@ async def create_mailbox(
     return MailboxOutcome(address=created_address, created=response.status_code == 201)
 
 
-def _error_detail(response: httpx.Response) -> str:
+def error_detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from VEZEPyCore.errors import BadRequest
-from VEZEPyUniQVerse.services.provisioning.service import RESERVED_HANDLES, normalise_handle
+from VEZEPyUniQVerse.services.accounts.handles import RESERVED_HANDLES, normalise_handle
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Players: the game profile each portal account gets, created by the portal's provisioning."""
