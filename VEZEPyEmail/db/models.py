@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from VEZEPyCore.db.types import UTCDateTime
@@ -47,3 +56,14 @@ class Message(Base):
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     draft: Mapped[bool] = mapped_column(Boolean, default=False)
     labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Content address (SHA-256 hex) of the raw message under the mail blob directory; None for
+    #: messages created before blobs existed (the welcome mail renders from `body_text`).
+    blob_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cc_addrs: Mapped[str] = mapped_column(Text, default="")
+    in_reply_to: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    references_header: Mapped[str] = mapped_column(Text, default="")
+    #: The Message-ID that starts the conversation (from References/In-Reply-To).
+    thread_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
+    envelope_from: Mapped[str] = mapped_column(String(320), default="")
+    auth_results: Mapped[str] = mapped_column(Text, default="")
