@@ -149,7 +149,10 @@ def _common_settings(var_dir: Path) -> dict[str, Any]:
 async def email_settings(database_url: DatabaseFactory, var_dir: Path) -> object:
     from VEZEPyEmail.app.settings import EmailSettings
 
-    return EmailSettings(db_url=await database_url("email"), **_common_settings(var_dir))
+    # SMTP listeners stay off unless a test turns them on with ports of its own.
+    return EmailSettings(
+        db_url=await database_url("email"), smtp_enabled=False, **_common_settings(var_dir)
+    )
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Email service settings: the shared core plus its database."""
+"""Email service settings: the shared core plus its database, mail store and SMTP listeners."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
@@ -9,12 +10,47 @@ from pydantic import AliasChoices, Field, model_validator
 from VEZEPyCore.settings import CoreSettings
 
 
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
 class EmailSettings(CoreSettings):
-    db_url: str = Field("", validation_alias=AliasChoices("EMAIL_DB_URL"))
+    db_url: str = Field("", validation_alias=_env("EMAIL_DB_URL"))
+    #: Where raw messages are stored (content-addressed, fsynced before the SMTP 250).
+    mail_dir: Path | None = Field(None, validation_alias=_env("EMAIL_MAIL_DIR"))
+
+    # SMTP listeners (aiosmtpd), all on one host.
+    smtp_enabled: bool = Field(True, validation_alias=_env("EMAIL_SMTP_ENABLED"))
+    smtp_host: str = Field("127.0.0.1", validation_alias=_env("EMAIL_SMTP_HOST"))
+    smtp_mx_port: int = Field(2525, ge=0, le=65535, validation_alias=_env("EMAIL_SMTP_PORT"))
+    smtp_submission_port: int = Field(
+        2587, ge=0, le=65535, validation_alias=_env("EMAIL_SUBMISSION_PORT")
+    )
+    smtps_port: int = Field(2465, ge=0, le=65535, validation_alias=_env("EMAIL_SMTPS_PORT"))
+    #: The name this server gives itself in the greeting, EHLO and Received headers.
+    smtp_hostname: str = Field("mail.vezeuniqverse.com", validation_alias=_env("EMAIL_HOSTNAME"))
+    #: PEM files; without them a self-signed certificate is created under the secrets dir.
+    tls_cert_file: Path | None = Field(None, validation_alias=_env("EMAIL_TLS_CERT"))
+    tls_key_file: Path | None = Field(None, validation_alias=_env("EMAIL_TLS_KEY"))
+    max_message_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, validation_alias=_env("EMAIL_MAX_SIZE")
+    )
+    max_recipients: int = Field(100, ge=1, le=1000, validation_alias=_env("EMAIL_MAX_RECIPIENTS"))
+    smtp_session_timeout_seconds: float = Field(
+        300, gt=0, le=3600, validation_alias=_env("EMAIL_SMTP_SESSION_TIMEOUT")
+    )
+    smtp_max_errors: int = Field(10, ge=1, le=100, validation_alias=_env("EMAIL_SMTP_MAX_ERRORS"))
 
     @model_validator(mode="after")
-    def _default_database(self) -> Any:
+    def _defaults_under_var_dir(self) -> Any:
+        # frozen model: derived defaults are set through __dict__ once, during validation
         if not self.db_url:
-            # frozen model: set through __dict__ once, during validation
             self.__dict__["db_url"] = f"sqlite+aiosqlite:///{self.var_dir / 'email.db'}"
+        if self.mail_dir is None:
+            self.__dict__["mail_dir"] = self.var_dir / "mail"
         return self
+
+    @property
+    def resolved_mail_dir(self) -> Path:
+        assert self.mail_dir is not None
+        return self.mail_dir
