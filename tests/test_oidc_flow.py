@@ -138,8 +138,9 @@ async def test_email_accepts_the_portals_own_service_token(
 async def test_a_token_for_game_is_refused_by_email(
     portal: ServedPortal, email_settings: EmailSettings, running: Running
 ) -> None:
-    token = await service_token(portal, "veze-email-service")  # audience veze-game
-    assert claims_of(token)["aud"] == ["veze-game"]
+    # Audiences veze-game and veze-portal (its SMTP AUTH password checks), never veze-email.
+    token = await service_token(portal, "veze-email-service")
+    assert claims_of(token)["aud"] == ["veze-game", "veze-portal"]
     async with email_trusting(portal, email_settings, running) as email:
         response = await create_mailbox(email, token, f"judy@{DOMAIN}")
     assert response.status_code == 401

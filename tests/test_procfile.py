@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from VEZEPyCore.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("portal", "game", "email")
+SMTP_PORT_VARIABLES = ("EMAIL_SMTP_PORT", "EMAIL_SUBMISSION_PORT", "EMAIL_SMTPS_PORT")
 
 
 def wait_until_ready(
@@ -61,14 +63,25 @@ def assert_email_trusts_the_portals_tokens(ports: dict[str, int], secrets_dir: P
     assert created.status_code == 201, created.text
 
 
+def assert_smtp_greets(port: int) -> None:
+    """The MX listener runs inside the email process and greets (RFC 5321 section 4.2: 220)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        greeting = connection.makefile("rb").readline()
+        connection.sendall(b"QUIT\r\n")
+    assert greeting.startswith(b"220 "), greeting
+
+
 def test_procfile_runs_all_services(tmp_path: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
+    smtp_ports = {name: free_port() for name in SMTP_PORT_VARIABLES}
     env = {
         # The Procfile derives the issuer and the JWKS URL from PORTAL_PORT unless these are set.
         **{k: v for k, v in os.environ.items() if k not in ("VEZE_JWT_ISS", "VEZE_JWKS_URL")},
         "PORTAL_PORT": str(ports["portal"]),
         "GAME_PORT": str(ports["game"]),
         "EMAIL_PORT": str(ports["email"]),
+        # The email process runs its SMTP listeners by default: keep them off the dev ports.
+        **{variable: str(port) for variable, port in smtp_ports.items()},
         "VEZE_VAR_DIR": str(tmp_path / "var"),
         "PATH": os.pathsep.join(
             part
@@ -95,6 +108,9 @@ def test_procfile_runs_all_services(tmp_path: Path) -> None:
             assert health.json()["service"] == name
             ready = wait_until_ready(f"http://127.0.0.1:{port}/ready", process)
             assert ready.json()["checks"]["database"] == "ok"
+            if name == "email":
+                assert ready.json()["checks"]["smtp"] == "ok"
+        assert_smtp_greets(smtp_ports["EMAIL_SMTP_PORT"])
         assert_email_trusts_the_portals_tokens(ports, tmp_path / "var" / "secrets")
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -44,3 +44,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def begin_as_writer(session: AsyncSession) -> None:
+    """Make the session's transaction a writer from its first statement, on SQLite.
+
+    In WAL mode a transaction that reads first and writes later fails at once with
+    SQLITE_BUSY_SNAPSHOT when another writer committed in between; busy_timeout only helps a
+    transaction that asks for the write lock first. A write that changes nothing takes that
+    lock (every service database has Alembic's version table). PostgreSQL needs nothing here.
+    Call it first thing in a transaction that will read and then write.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        await session.execute(
+            text("UPDATE alembic_version SET version_num = version_num WHERE 1 = 0")
+        )

@@ -8,8 +8,9 @@ from fastapi import Depends, Request
 
 from VEZEPyCore.web.deps import BusDep, ConnectionDep, SessionDep
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.store.blobs import BlobStore
 
-__all__ = ["BusDep", "ConnectionDep", "SessionDep", "SettingsDep"]
+__all__ = ["BlobsDep", "BusDep", "ConnectionDep", "SessionDep", "SettingsDep"]
 
 
 def _settings(request: Request) -> EmailSettings:
@@ -18,3 +19,11 @@ def _settings(request: Request) -> EmailSettings:
 
 
 SettingsDep = Annotated[EmailSettings, Depends(_settings)]
+
+
+def _blobs(request: Request) -> BlobStore:
+    blobs: BlobStore = request.app.state.blobs
+    return blobs
+
+
+BlobsDep = Annotated[BlobStore, Depends(_blobs)]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from VEZEPyCore.web.app import create_service_app
+from VEZEPyCore.web.app import StartupHook, create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
-from VEZEPyEmail.app.routers import events, mailboxes, messages, ui
+from VEZEPyEmail.app.routers import admin, events, folders, mailboxes, message_detail, messages, ui
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.outbound.worker import outbound_worker
+from VEZEPyEmail.services.smtp.server import smtp_listeners
+from VEZEPyEmail.services.store.blobs import BlobStore
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MIGRATIONS = PACKAGE_DIR / "db" / "alembic"  # the layout create_service_app expects
@@ -21,8 +26,31 @@ WEBMAIL_SSO = SsoConfig(
 )
 
 
+def _compose(hooks: list[StartupHook]) -> StartupHook:
+    """Run start-up hooks in order (and their clean-up in reverse)."""
+
+    @asynccontextmanager
+    async def run_all(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for hook in hooks:
+                await stack.enter_async_context(hook(app))
+            yield
+
+    return run_all
+
+
 def create_app(settings: EmailSettings | None = None) -> FastAPI:
     settings = settings or EmailSettings()
+
+    @asynccontextmanager
+    async def start_mail_store(app: FastAPI) -> AsyncIterator[None]:
+        # Raw messages, fsynced before the SMTP 250 (services/store/blobs.py).
+        app.state.blobs = BlobStore(settings.resolved_mail_dir)
+        yield
+
+    # The SMTP listeners come after the store they deliver into (off unless smtp_enabled) and
+    # after the outbound worker they queue remote mail for.
+    startup_hooks: list[StartupHook] = [start_mail_store, outbound_worker, smtp_listeners]
     app = create_service_app(
         name="email",
         title="VEZE Email",
@@ -30,7 +58,16 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
         audience=settings.email_aud,
         db_url=settings.db_url,
         package_dir=PACKAGE_DIR,
-        routers=[messages.router, mailboxes.router, events.router, ui.router],
+        routers=[
+            messages.router,
+            message_detail.router,
+            folders.router,
+            mailboxes.router,
+            events.router,
+            ui.router,
+            admin.router,
+        ],
+        on_startup=_compose(startup_hooks),
     )
     install_sso(app, WEBMAIL_SSO)
     return app

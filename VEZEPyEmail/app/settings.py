@@ -41,6 +41,43 @@ class EmailSettings(CoreSettings):
     )
     smtp_max_errors: int = Field(10, ge=1, le=100, validation_alias=_env("EMAIL_SMTP_MAX_ERRORS"))
 
+    # -- outbound delivery (services/outbound, services/dkim) --------------------------------
+    #: Static routes checked before DNS: "example.com=127.0.0.1:2526,*=relay:25" (tests, dev).
+    outbound_mx_overrides: str = Field("", validation_alias=_env("EMAIL_MX_OVERRIDES"))
+    #: host:port that takes all remote mail (after the override map, instead of MX lookups).
+    outbound_smarthost: str | None = Field(None, validation_alias=_env("EMAIL_SMARTHOST"))
+    #: First retry delay in seconds; each further failure doubles it (with jitter).
+    outbound_backoff_seconds: float = Field(
+        60.0, gt=0, le=86400, validation_alias=_env("EMAIL_OUTBOUND_BACKOFF")
+    )
+    outbound_max_backoff_seconds: float = Field(
+        3600.0, gt=0, le=86400, validation_alias=_env("EMAIL_OUTBOUND_MAX_BACKOFF")
+    )
+    #: How long to keep retrying before bouncing (RFC 5321 4.5.4.1 suggests 4-5 days).
+    outbound_lifetime_seconds: float = Field(
+        5 * 86400.0, gt=0, validation_alias=_env("EMAIL_OUTBOUND_LIFETIME")
+    )
+    outbound_worker: bool = Field(True, validation_alias=_env("EMAIL_OUTBOUND_WORKER"))
+    #: A claimed task not finished within this time is taken over by another worker; keep it
+    #: above the longest attempt (MAX_HOSTS_PER_ATTEMPT hosts x the SMTP timeouts).
+    outbound_lease_seconds: float = Field(
+        900.0, gt=0, le=86400, validation_alias=_env("EMAIL_OUTBOUND_LEASE")
+    )
+    outbound_poll_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("EMAIL_OUTBOUND_POLL")
+    )
+    #: Seconds for each SMTP command and for each DNS query of a delivery attempt.
+    outbound_smtp_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, validation_alias=_env("EMAIL_OUTBOUND_SMTP_TIMEOUT")
+    )
+    outbound_dns_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, validation_alias=_env("EMAIL_OUTBOUND_DNS_TIMEOUT")
+    )
+    #: Verify the remote certificate on STARTTLS (off: opportunistic TLS, RFC 7435).
+    outbound_verify_tls: bool = Field(False, validation_alias=_env("EMAIL_OUTBOUND_VERIFY_TLS"))
+    dkim_selector: str = Field("veze1", validation_alias=_env("EMAIL_DKIM_SELECTOR"))
+    # -- end outbound delivery ----------------------------------------------------------------
+
     @model_validator(mode="after")
     def _defaults_under_var_dir(self) -> Any:
         # frozen model: derived defaults are set through __dict__ once, during validation

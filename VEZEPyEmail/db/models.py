@@ -7,12 +7,15 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +32,19 @@ class Mailbox(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Folder(Base):
+    """A mailbox's folder; the six special ones carry their RFC 6154 special-use name."""
+
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("mailbox_id", "name", name="uq_folders_mailbox_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    special_use: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -67,3 +83,48 @@ class Message(Base):
     has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
     envelope_from: Mapped[str] = mapped_column(String(320), default="")
     auth_results: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboundMessage(Base):
+    """The raw bytes of a message queued for remote delivery (shared by its queue rows)."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Set when the raw message lives in the blob store; otherwise `raw` holds it.
+    blob_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboundTask(Base):
+    """One remote recipient of an outbound message: queued -> sending -> sent | failed.
+
+    `failed` rows are the dead letters: `last_error` says why, a DSN went to the sender.
+    """
+
+    __tablename__ = "outbound_queue"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'failed')", name="ck_outbound_queue_status"
+        ),
+        Index("ix_outbound_queue_due", "status", "next_attempt_at"),
+        Index("ix_outbound_queue_message", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbound_messages.id", ondelete="CASCADE"))
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    domain: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

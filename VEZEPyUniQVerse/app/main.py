@@ -16,6 +16,7 @@ from VEZEPyUniQVerse.app.routers import (
     admin,
     copilot,
     directory,
+    internal_auth,
     oauth,
     pages,
     provisioning,
@@ -70,6 +71,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             account_pages.router,
             admin.router,
             oauth.router,
+            internal_auth.router,
         ],
         on_startup=start_portal,
     )

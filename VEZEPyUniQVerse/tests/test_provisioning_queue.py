@@ -25,16 +25,13 @@ from sqlalchemy import Connection, inspect
 from VEZEPyCore.auth.tokens import KeySource, TokenVerifier
 from VEZEPyCore.db.migrations import downgrade
 from VEZEPyCore.errors import Unauthorized, UpstreamUnavailable
+from VEZEPyCore.queue.backoff import Backoff
 from VEZEPyUniQVerse.app.main import MIGRATIONS, create_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.db.models import Base
 from VEZEPyUniQVerse.services.provisioning.queue import enqueue_account, provisioning_status
 from VEZEPyUniQVerse.services.provisioning.tokens import service_token
-from VEZEPyUniQVerse.services.provisioning.worker import (
-    INTERRUPTED,
-    Backoff,
-    ProvisioningWorker,
-)
+from VEZEPyUniQVerse.services.provisioning.worker import INTERRUPTED, ProvisioningWorker
 from VEZEPyUniQVerse.tests.helpers import bearer
 from VEZEPyUniQVerse.tests.provisioning_helpers import (
     RecordingTarget,

@@ -20,7 +20,7 @@ from VEZEPyEmail.app.security import (
 from VEZEPyEmail.services.messages import service
 from VEZEPyEmail.services.messages.schemas import (
     LabelsUpdate,
-    MessageList,
+    MessagePage,
     MessageRead,
     ReadUpdate,
     StarUpdate,
@@ -30,7 +30,13 @@ from VEZEPyEmail.streaming.events import publish_mail_event
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
 
-@router.get("", response_model=MessageList, summary="List a mailbox's messages, newest first")
+@router.get(
+    "",
+    response_model=MessagePage,
+    # No next page: exactly the contract's shape (Game's proxy validates against it).
+    response_model_exclude_none=True,
+    summary="List or search a mailbox's messages, newest first",
+)
 async def list_messages(
     principal: ReadPrincipal,
     connection: ConnectionDep,
@@ -40,18 +46,22 @@ async def list_messages(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     q: Annotated[str | None, Query(max_length=service.MAX_QUERY_LENGTH)] = None,
     folder: Annotated[str, Query(min_length=1, max_length=128)] = "INBOX",
-) -> MessageList:
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+) -> MessagePage:
     address = normalise_local_address(user, settings.mail_domain)
     authorize_mailbox(principal, address)
-    messages = await service.list_messages(
+    messages, next_cursor = await service.list_page(
         connection,
         address=address,
         folder=folder,
         limit=limit,
         offset=offset,
         query=q.strip() if q else None,
+        cursor=cursor,
     )
-    return MessageList(user=address, messages=messages)
+    return MessagePage(user=address, messages=messages, next_cursor=next_cursor)
 
 
 async def _change(

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.db.models import Folder, Mailbox, Message
 
 WELCOME_SENDER = "VEZE UniQVerse <welcome@{domain}>"
 WELCOME_SUBJECT = "Welcome to VEZE UniQVerse"
@@ -20,6 +20,17 @@ WELCOME_BODY = (
     "One account also gives you the game: queue for a match of Connect Four and climb the "
     "leaderboard.\n\n"
     "- The VEZE UniQVerse team\n"
+)
+
+
+#: The RFC 6154 special-use folders every mailbox has (name, special-use attribute).
+SPECIAL_FOLDERS = (
+    ("INBOX", "inbox"),
+    ("Sent", "sent"),
+    ("Drafts", "drafts"),
+    ("Junk", "junk"),
+    ("Trash", "trash"),
+    ("Archive", "archive"),
 )
 
 
@@ -51,6 +62,10 @@ async def ensure_mailbox(
         raced = await get_mailbox(session, address=address)
         assert raced is not None
         return ProvisionResult(raced, created=False)
+    for name, special_use in SPECIAL_FOLDERS:
+        session.add(
+            Folder(mailbox_id=mailbox.id, name=name, special_use=special_use, created_at=now)
+        )
     body = WELCOME_BODY.format(name=display_name or address.partition("@")[0], address=address)
     session.add(
         Message(

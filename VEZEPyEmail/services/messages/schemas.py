@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
 
 from VEZEPyCore.contracts.email import MessageList, MessageRead
 
-__all__ = ["LabelsUpdate", "MessageList", "MessageRead", "ReadUpdate", "StarUpdate"]
+__all__ = [
+    "AttachmentRead",
+    "FlagsUpdate",
+    "FolderTarget",
+    "HeaderRead",
+    "LabelsUpdate",
+    "MessageDeleteRead",
+    "MessageDetailRead",
+    "MessageList",
+    "MessagePage",
+    "MessageRead",
+    "ReadUpdate",
+    "StarUpdate",
+]
+
+Flag = Literal["\\Seen", "\\Flagged", "\\Answered", "\\Draft"]
 
 MAX_LABELS = 20
 MAX_LABEL_LENGTH = 64
+
+
+class MessagePage(MessageList):
+    """The contract's list plus an opaque keyset cursor for the next page (None at the end)."""
+
+    next_cursor: str | None = None
 
 
 class ReadUpdate(BaseModel):
@@ -34,3 +58,57 @@ class LabelsUpdate(BaseModel):
             if label not in cleaned:
                 cleaned.append(label)
         return cleaned
+
+
+class HeaderRead(BaseModel):
+    name: str
+    value: str
+
+
+class AttachmentRead(BaseModel):
+    index: int = Field(description="Position in the message; use it to download the part")
+    filename: str
+    content_type: str
+    size: int = Field(description="Decoded size in bytes")
+
+
+class MessageDetailRead(BaseModel):
+    id: int
+    folder: str
+    subject: str
+    from_: str
+    to: list[str]
+    cc: list[str]
+    date: datetime
+    received_at: datetime
+    message_id: str | None
+    in_reply_to: str | None
+    references: list[str]
+    thread_id: str | None
+    flags: list[str]
+    labels: list[str]
+    unread: bool
+    size: int
+    spam_score: float
+    headers: list[HeaderRead] = Field(description="Every header field in order, unfolded")
+    text: str = Field(description="The plain-text body (or the HTML body as text)")
+    html: str = Field(description="The HTML body sanitised with nh3; empty when there is none")
+    has_remote_images: bool = Field(
+        description='True when `html` has <img data-remote-image="true"> loading remote content'
+    )
+    attachments: list[AttachmentRead]
+
+
+class FolderTarget(BaseModel):
+    folder: str = Field(min_length=1, max_length=128)
+
+
+class FlagsUpdate(BaseModel):
+    add: list[Flag] = Field(default_factory=list, max_length=4)
+    remove: list[Flag] = Field(default_factory=list, max_length=4)
+
+
+class MessageDeleteRead(BaseModel):
+    id: int
+    purged: bool = Field(description="True when the message was removed for good")
+    folder: str | None = Field(description="Where it is now (Trash), or null when purged")

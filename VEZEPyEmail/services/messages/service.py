@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, or_, select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from VEZEPyCore.errors import NotFound
+from VEZEPyCore.errors import BadRequest, NotFound
 from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.services.messages.schemas import MessageRead
+from VEZEPyEmail.services.search import parser
+from VEZEPyEmail.services.search.builder import Cursor, conditions_for
+from VEZEPyEmail.services.search.parser import SearchQuery, parse_query
 
-MAX_QUERY_LENGTH = 200
+MAX_QUERY_LENGTH = parser.MAX_QUERY_LENGTH
 
 _LIST_COLUMNS = (
     Message.id,
@@ -29,7 +32,7 @@ _LIST_COLUMNS = (
 )
 
 
-def _flags(row: RowMapping) -> list[str]:
+def flags_of(row: RowMapping) -> list[str]:
     names = (
         ("seen", "\\Seen"),
         ("flagged", "\\Flagged"),
@@ -47,7 +50,7 @@ def to_read(row: RowMapping) -> MessageRead:
         date=row["date"],
         snippet=row["snippet"],
         labels=list(row["labels"] or []),
-        flags=_flags(row),
+        flags=flags_of(row),
         size=row["size"],
         spam_score=row["spam_score"],
         unread=not row["seen"],
@@ -61,11 +64,6 @@ async def mailbox_id_for(connection: AsyncConnection, *, address: str) -> int:
     return int(mailbox_id)
 
 
-def _like_pattern(query: str) -> str:
-    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def list_messages(
     connection: AsyncConnection,
     *,
@@ -75,25 +73,54 @@ async def list_messages(
     offset: int,
     query: str | None,
 ) -> list[MessageRead]:
+    """A page of the folder, newest first (see `list_page`)."""
+    messages, _ = await list_page(
+        connection, address=address, folder=folder, limit=limit, offset=offset, query=query
+    )
+    return messages
+
+
+async def list_page(
+    connection: AsyncConnection,
+    *,
+    address: str,
+    folder: str,
+    limit: int,
+    offset: int = 0,
+    query: str | None = None,
+    cursor: str | None = None,
+) -> tuple[list[MessageRead], str | None]:
+    """A page of the folder, newest first, and the cursor of the next page (None at the end).
+
+    `query` is the search language of `services/search`; its `in:` overrides `folder`.
+    """
+    search = parse_query(query) if query else SearchQuery()
+    after = Cursor.decode(cursor) if cursor else None
+    if after is not None and offset:
+        raise BadRequest("use either cursor or offset, not both")
     mailbox_id = await mailbox_id_for(connection, address=address)
+    target = search.folder or folder
     statement = (
-        select(*_LIST_COLUMNS)
-        .where(Message.mailbox_id == mailbox_id, Message.folder == folder)
+        select(*_LIST_COLUMNS, Message.received_at)
+        .where(Message.mailbox_id == mailbox_id)
         .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
+        .limit(limit + 1)
         .offset(offset)
     )
-    if query:
-        pattern = _like_pattern(query)
-        statement = statement.where(
-            or_(
-                Message.subject.ilike(pattern, escape="\\"),
-                Message.from_addr.ilike(pattern, escape="\\"),
-                Message.snippet.ilike(pattern, escape="\\"),
-            )
-        )
-    result = await connection.execute(statement)
-    return [to_read(row) for row in result.mappings()]
+    if target != "*":
+        statement = statement.where(Message.folder == target)
+    conditions = conditions_for(search, dialect=connection.dialect.name)
+    if after is not None:
+        conditions.append(after.after())
+    if conditions:
+        statement = statement.where(*conditions)
+    rows = (await connection.execute(statement)).mappings().all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = Cursor(received_at=last["received_at"], id=last["id"]).encode()
+    return [to_read(row) for row in rows], next_cursor
 
 
 async def get_message(connection: AsyncConnection, *, message_id: int) -> tuple[MessageRead, str]:

@@ -23,6 +23,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyUniQVerse.db.models import SigningKey
 
 #: RS256: the one algorithm every OpenID Connect relying party must support (Core 15.1).
@@ -138,6 +139,7 @@ async def ensure_active_key(
     async with sessionmaker.begin() as db:
         db.add(candidate)
     async with sessionmaker.begin() as db:
+        await begin_as_writer(db)  # reads, then retires: see begin_as_writer
         winner = await active_key_row(db)
         assert winner is not None  # ours at least, unless a rotation retired it meanwhile
         await _retire_all_but(db, kid=winner.kid, retire_window=retire_window)

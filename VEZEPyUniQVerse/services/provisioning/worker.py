@@ -20,7 +20,7 @@ import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.errors import AppError
+from VEZEPyCore.queue import Backoff, WakeableLoop
 from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.db.models import ProvisioningTask
 from VEZEPyUniQVerse.services.provisioning.queue import install_wakeup
@@ -46,27 +47,10 @@ DEFAULT_BATCH_SIZE = 16
 #: How long a stopping worker spends handing back the lease of an interrupted call.
 RELEASE_TIMEOUT_SECONDS = 2.0
 INTERRUPTED = "interrupted: the portal stopped during the call; will retry"
-#: Beyond this many doublings the delay is the maximum anyway (and 2**n would overflow).
-_MAX_DOUBLINGS = 40
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off with jitter, so retries of many tasks do not arrive in lockstep."""
-
-    initial_seconds: float
-    max_seconds: float
-    jitter: float = 0.1
-
-    def delay(self, attempts: int, rng: random.Random) -> float:
-        """Seconds to wait after the `attempts`-th failed attempt (1-based)."""
-        doublings = min(max(attempts, 1) - 1, _MAX_DOUBLINGS)
-        nominal = self.initial_seconds * 2.0**doublings
-        return min(self.max_seconds, nominal * rng.uniform(1 - self.jitter, 1 + self.jitter))
 
 
 @dataclass(frozen=True)
@@ -80,7 +64,7 @@ class ClaimedTask:
     lease_token: str
 
 
-class ProvisioningWorker:
+class ProvisioningWorker(WakeableLoop):
     """Claims due tasks, calls their targets and records the outcome; `run()` loops forever."""
 
     def __init__(
@@ -96,60 +80,26 @@ class ProvisioningWorker:
         rng: random.Random | None = None,
         metrics: CollectorRegistry | None = None,
     ) -> None:
+        # The loop (wake-up event set after commit by `enqueue_account` through the sessions'
+        # info, see queue.py; `passes`; start/stop/readiness) is VEZEPyCore.queue's.
+        super().__init__(
+            poll_seconds=poll_seconds,
+            clock=clock,
+            name="provisioning-worker",
+            label="provisioning worker",
+        )
         self._sessionmaker = sessionmaker
         self._call_target = call_target
         self._backoff = backoff
         self._lease = timedelta(seconds=lease_seconds)
-        self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._clock = clock
         self._rng = rng or random.Random()
-        #: Set (after commit) by `enqueue_account` through the sessions' info; see queue.py.
-        self.wakeup = asyncio.Event()
-        #: Passes over the queue the loop has finished (for tests and debugging).
-        self.passes = 0
-        self._task: asyncio.Task[None] | None = None
         self._attempts = Counter(
             "veze_provisioning_attempts",
             "Provisioning calls to target services, by outcome (ok, failed, interrupted)",
             ["target", "outcome"],
             registry=metrics,
         )
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name="provisioning-worker")
-
-    async def stop(self) -> None:
-        """Cancel the loop; calls in flight hand their task back for an immediate retry."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-    async def check_running(self) -> None:
-        """Readiness: the loop is alive (it never ends on its own)."""
-        if self._task is None or self._task.done():
-            raise RuntimeError("the provisioning worker is not running")
-
-    async def run(self) -> None:
-        while True:
-            self.wakeup.clear()  # before looking, so an enqueue during the pass is not lost
-            try:
-                claimed = await self.process_due()
-            except Exception:  # the database is down, say: keep the loop alive, try again
-                log.exception("provisioning pass failed")
-                claimed = 0
-            self.passes += 1
-            if claimed:
-                continue  # there may be more due work than one batch
-            with suppress(TimeoutError):
-                async with asyncio.timeout(await self._idle_seconds()):
-                    await self.wakeup.wait()
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -302,24 +252,15 @@ class ProvisioningWorker:
         except Exception:  # best effort: the lease still expires on its own
             log.warning("could not release the provisioning lease of task %d", task.id)
 
-    async def _idle_seconds(self) -> float:
-        """How long to sleep: until the next task falls due, at most one poll interval."""
-        try:
-            async with self._sessionmaker() as session:
-                next_due = await session.scalar(
-                    select(func.min(ProvisioningTask.next_attempt_at)).where(
-                        ProvisioningTask.status == "pending"
-                    )
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending task falls due (for the loop's sleep)."""
+        async with self._sessionmaker() as session:
+            next_due: datetime | None = await session.scalar(
+                select(func.min(ProvisioningTask.next_attempt_at)).where(
+                    ProvisioningTask.status == "pending"
                 )
-        except Exception:
-            log.exception("could not read the provisioning queue")
-            return self._poll_seconds
-        if next_due is None:
-            return self._poll_seconds
-        if next_due.tzinfo is None:  # an aggregate skips the column type's UTC fix-up
-            next_due = next_due.replace(tzinfo=UTC)
-        wait = (next_due - self._clock()).total_seconds()
-        return min(max(wait, 0.0), self._poll_seconds)
+            )
+        return next_due
 
 
 def worker_for_app(app: FastAPI) -> ProvisioningWorker:

@@ -1,0 +1,113 @@
+"""Folders of a mailbox: list with counts, create, rename, delete (messages go to Trash)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from VEZEPyCore.auth.principal import Principal
+from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
+from VEZEPyEmail.app.security import ReadPrincipal, authorize_mailbox, normalise_local_address
+from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.folders import service
+from VEZEPyEmail.services.folders.schemas import (
+    FolderCreate,
+    FolderDeleteRead,
+    FolderList,
+    FolderRead,
+    FolderUpdate,
+)
+from VEZEPyEmail.services.messages.service import mailbox_id_for
+from VEZEPyEmail.streaming.events import publish_mail_event
+
+router = APIRouter(prefix="/api/folders", tags=["folders"])
+
+UserQuery = Annotated[
+    str | None,
+    Query(max_length=320, description="Mailbox address (default: the token's own)"),
+]
+
+
+def _address(principal: Principal, settings: EmailSettings, user: str | None) -> str:
+    address = normalise_local_address(user or principal.address or "", settings.mail_domain)
+    authorize_mailbox(principal, address)
+    return address
+
+
+@router.get("", response_model=FolderList, summary="List folders with total and unread counts")
+async def list_folders(
+    principal: ReadPrincipal,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    user: UserQuery = None,
+) -> FolderList:
+    address = _address(principal, settings, user)
+    mailbox_id = await mailbox_id_for(connection, address=address)
+    folders = await service.list_folders(connection, mailbox_id=mailbox_id)
+    return FolderList(user=address, folders=folders)
+
+
+@router.post(
+    "",
+    response_model=FolderRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a folder",
+)
+async def create_folder(
+    body: FolderCreate,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    bus: BusDep,
+    user: UserQuery = None,
+) -> FolderRead:
+    address = _address(principal, settings, user)
+    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    folder = await service.create_folder(session, mailbox_id=mailbox_id, name=body.name)
+    await session.commit()
+    await publish_mail_event(bus, address, "folder.created", folder=folder.name)
+    return folder
+
+
+@router.patch("/{name:path}", response_model=FolderRead, summary="Rename a folder")
+async def rename_folder(
+    name: str,
+    body: FolderUpdate,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    bus: BusDep,
+    user: UserQuery = None,
+) -> FolderRead:
+    address = _address(principal, settings, user)
+    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    folder = await service.rename_folder(
+        session, mailbox_id=mailbox_id, name=name, new_name=body.name
+    )
+    await session.commit()
+    await publish_mail_event(bus, address, "folder.renamed", folder=name, name=folder.name)
+    return folder
+
+
+@router.delete(
+    "/{name:path}",
+    response_model=FolderDeleteRead,
+    summary="Delete a folder (its messages move to Trash)",
+)
+async def delete_folder(
+    name: str,
+    principal: ReadPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    bus: BusDep,
+    user: UserQuery = None,
+) -> FolderDeleteRead:
+    address = _address(principal, settings, user)
+    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    moved = await service.delete_folder(session, mailbox_id=mailbox_id, name=name)
+    await session.commit()
+    for message_id in moved:
+        await publish_mail_event(bus, address, "message.updated", id=message_id, folder="Trash")
+    await publish_mail_event(bus, address, "folder.removed", folder=name)
+    return FolderDeleteRead(name=service.validate_name(name), moved_to_trash=len(moved))

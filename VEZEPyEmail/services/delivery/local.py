@@ -1,0 +1,247 @@
+"""Local delivery: store the raw message once, durably, and file it in each local mailbox.
+
+The SMTP layer replies 250 only after `deliver_local` returns (RFC 5321 section 4.2.5: the
+server takes responsibility for the message with that reply), so the blob is fsynced and the
+rows are committed before it returns. Events go out after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyCore.events.bus import EventBus
+from VEZEPyEmail.db.models import Folder, Mailbox, Message
+from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, clean_text, summarise
+from VEZEPyEmail.services.store.blobs import BlobStore
+from VEZEPyEmail.streaming.events import publish_mail_event
+
+log = logging.getLogger(__name__)
+
+#: RFC 5322 section 3.6.8: a field name is printable US-ASCII except the colon.
+_FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
+_UNSAFE = re.compile(r"[\r\n\x00]")
+
+
+class DeliveryRefused(ValueError):
+    """The message cannot be accepted as given (the SMTP layer answers 5xx)."""
+
+
+class MessageTooLarge(DeliveryRefused):
+    """Larger than `max_message_bytes` (RFC 1870 SIZE; SMTP 552 5.3.4)."""
+
+
+class DeliveryState(Protocol):
+    """What delivery needs: `app.state` of the Email service satisfies it."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    bus: EventBus
+    settings: Any
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """A DeliveryState outside a running app (workers, tests)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    bus: EventBus
+    settings: Any
+
+
+@dataclass(frozen=True)
+class DeliveredMessage:
+    """One recipient's copy. `duplicate`: that mailbox already had this Message-ID."""
+
+    id: int
+    address: str
+    folder: str
+    blob_key: str
+    duplicate: bool = False
+
+
+def header_block(headers: Sequence[tuple[str, str]]) -> bytes:
+    """Render trace headers as raw CRLF lines (RFC 5322 section 2.2).
+
+    A value may be folded (CRLF + WSP); a CRLF followed by anything else is turned into a
+    fold, and bare CR, LF or NUL become spaces, so a value built from remote input (HELO
+    names, DNS answers) can never start a header line of its own.
+    """
+    lines: list[bytes] = []
+    for name, value in headers:
+        if not _FIELD_NAME.fullmatch(name):
+            raise DeliveryRefused(f"invalid header field name {name!r}")
+        first, *rest = (_UNSAFE.sub(" ", line) for line in value.split("\r\n"))
+        continued = [line if line[:1] in (" ", "\t") else " " + line for line in rest]
+        # RFC 5322 section 3.2.2: a folded line may not consist of white space only.
+        rendered = "\r\n".join([first, *(line for line in continued if line.strip())])
+        line = f"{name}: {rendered}\r\n"
+        try:
+            lines.append(line.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+            lines.append(line.encode("utf-8", "replace"))
+    return b"".join(lines)
+
+
+def _normalise(address: str) -> str:
+    return address.strip().strip("<>").strip().lower()
+
+
+async def local_mailbox_exists(state: DeliveryState | Any, address: str) -> bool:
+    """True when `address` has a mailbox here (case-insensitive)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            select(Mailbox.id).where(Mailbox.address == _normalise(address))
+        )
+    return found is not None
+
+
+async def _ensure_folder(session: AsyncSession, mailbox_id: int, folder: str) -> None:
+    exists = await session.scalar(
+        select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == folder)
+    )
+    if exists is None:
+        session.add(Folder(mailbox_id=mailbox_id, name=folder, special_use=None, created_at=_now()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def deliver_local(
+    state: DeliveryState | Any,
+    *,
+    raw: bytes,
+    envelope_from: str,
+    recipients: list[str],
+    folder: str = "INBOX",
+    seen: bool = False,
+    prepend_headers: Sequence[tuple[str, str]] = (),
+    spam_score: float = 0.0,
+) -> list[DeliveredMessage]:
+    """Store `raw` (after `prepend_headers`) once and file it for each local recipient.
+
+    Returns one entry per recipient mailbox that exists; unknown recipients are skipped
+    (the SMTP layer refuses them at RCPT time). Raises DeliveryRefused for input that must
+    not be stored; anything else about the message (bad MIME, NUL bytes, ...) is accepted.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise DeliveryRefused("the message must be bytes")
+    if not folder or len(folder) > 128:
+        raise DeliveryRefused("invalid folder name")
+    stored = header_block(prepend_headers) + bytes(raw)
+    settings = state.settings
+    limit = getattr(settings, "max_message_bytes", None)
+    if isinstance(limit, int) and len(raw) > limit:
+        raise MessageTooLarge(f"message exceeds {limit} bytes")
+    addresses = list(dict.fromkeys(_normalise(r) for r in recipients if r.strip()))
+    blobs: BlobStore = state.blobs
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    bus: EventBus = state.bus
+
+    async with sessionmaker() as session:
+        known = await session.scalar(
+            select(func.count()).select_from(Mailbox).where(Mailbox.address.in_(addresses))
+        )
+    if not known:
+        return []  # nobody here to deliver to: store nothing
+    key = await blobs.put(stored)  # durable before any row points at it
+    summary = summarise(stored)
+    now = _now()
+    delivered: list[DeliveredMessage] = []
+    async with sessionmaker() as session:
+        await begin_as_writer(session)
+        mailboxes = (
+            await session.execute(
+                select(Mailbox.id, Mailbox.address).where(Mailbox.address.in_(addresses))
+            )
+        ).all()
+        for mailbox_id, address in sorted(mailboxes, key=lambda row: addresses.index(row[1])):
+            if summary.message_id_header is not None:
+                existing = await session.scalar(
+                    select(Message.id).where(
+                        Message.mailbox_id == mailbox_id,
+                        Message.message_id_header == summary.message_id_header,
+                    )
+                )
+                if existing is not None:
+                    delivered.append(
+                        DeliveredMessage(existing, address, folder, key, duplicate=True)
+                    )
+                    continue
+            await _ensure_folder(session, mailbox_id, folder)
+            row = Message(
+                mailbox_id=mailbox_id,
+                folder=folder,
+                message_id_header=summary.message_id_header,
+                subject=summary.subject,
+                from_addr=summary.from_addr,
+                to_addrs=summary.to_addrs,
+                cc_addrs=summary.cc_addrs,
+                date=summary.date or now,
+                received_at=now,
+                snippet=summary.snippet,
+                body_text=summary.body_text,
+                size=len(stored),
+                seen=seen,
+                spam_score=spam_score,
+                labels=[],
+                blob_key=key,
+                in_reply_to=summary.in_reply_to,
+                references_header=summary.references_header,
+                thread_id=summary.thread_id,
+                has_attachments=summary.has_attachments,
+                envelope_from=clean_text(_normalise(envelope_from), 320),
+                auth_results=_auth_results(prepend_headers),
+            )
+            try:
+                async with session.begin_nested():
+                    session.add(row)
+                    await session.flush()
+            except IntegrityError:
+                # A concurrent delivery of the same Message-ID won the race.
+                existing = await session.scalar(
+                    select(func.min(Message.id)).where(
+                        Message.mailbox_id == mailbox_id,
+                        Message.message_id_header == summary.message_id_header,
+                    )
+                )
+                if existing is None:
+                    raise
+                delivered.append(DeliveredMessage(existing, address, folder, key, duplicate=True))
+                continue
+            delivered.append(DeliveredMessage(row.id, address, folder, key))
+        await session.commit()
+
+    for item in delivered:
+        if item.duplicate:
+            continue
+        try:
+            await publish_mail_event(
+                bus,
+                item.address,
+                "message.created",
+                id=item.id,
+                folder=item.folder,
+                subject=summary.subject,
+                **{"from": summary.from_addr},
+            )
+        except Exception:
+            log.warning("could not publish message.created for %s", item.id, exc_info=True)
+    return delivered
+
+
+def _auth_results(headers: Sequence[tuple[str, str]]) -> str:
+    values = [value for name, value in headers if name.lower() == "authentication-results"]
+    return clean_text(" ".join(" ".join(value.split()) for value in values), 4 * MAX_HEADER_FIELD)

@@ -1,0 +1,70 @@
+"""The SMTP listeners' view of the store, the outbound queue and the inbound checks.
+
+Those live in their own domain folders (`delivery`, `outbound`, `checks`); this module keeps
+the protocol handlers free of their details and maps their errors to SMTP replies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from VEZEPyEmail.services.checks.service import InboundAnalysis, analyze_inbound
+from VEZEPyEmail.services.delivery import local
+from VEZEPyEmail.services.outbound import queue
+
+
+async def local_mailbox_exists(state: Any, address: str) -> bool:
+    return await local.local_mailbox_exists(state, address)
+
+
+async def deliver_local(
+    state: Any,
+    *,
+    raw: bytes,
+    envelope_from: str,
+    recipients: Sequence[str],
+    folder: str = "INBOX",
+    seen: bool = False,
+    prepend_headers: Sequence[tuple[str, str]] = (),
+    spam_score: float = 0.0,
+) -> list[Any]:
+    """Store `raw` for each recipient durably (fsync + commit) before returning."""
+    delivered = await local.deliver_local(
+        state,
+        raw=raw,
+        envelope_from=envelope_from,
+        recipients=list(recipients),
+        folder=folder,
+        seen=seen,
+        prepend_headers=tuple(prepend_headers),
+        spam_score=spam_score,
+    )
+    return list(delivered)
+
+
+async def enqueue_outbound(
+    state: Any, *, raw: bytes, envelope_from: str, recipients: Sequence[str]
+) -> None:
+    """Queue `raw` for remote delivery, durably, before returning."""
+    await queue.enqueue_outbound(
+        state, raw=raw, envelope_from=envelope_from, recipients=list(recipients)
+    )
+
+
+async def inbound_analysis(
+    *, raw: bytes, peer_ip: str, helo: str, envelope_from: str, settings: Any
+) -> InboundAnalysis:
+    """SPF, DKIM and DMARC results (RFC 8601) and the spam score of an inbound message."""
+    return await analyze_inbound(
+        raw=raw, peer_ip=peer_ip, helo=helo, envelope_from=envelope_from, settings=settings
+    )
+
+
+def refusal_for(error: Exception) -> str | None:
+    """The permanent SMTP reply for a delivery error that retrying cannot fix, else None."""
+    if isinstance(error, local.MessageTooLarge):
+        return "552 5.3.4 Message size exceeds fixed maximum size"
+    if isinstance(error, local.DeliveryRefused):
+        return f"554 5.6.0 Message refused: {str(error)[:200]}"
+    return None

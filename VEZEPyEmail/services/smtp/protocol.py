@@ -1,0 +1,98 @@
+"""The SMTP protocol object: aiosmtpd's `SMTP` with this service's limits and reply codes.
+
+aiosmtpd answers some limits with bare basic codes; RFC 3463 / RFC 5321 section 4.2.4 want
+enhanced status codes, so its fixed replies are rewritten on the way out. Every 4xx/5xx reply
+counts as an error; past `max_errors` the session ends with 421 (RFC 5321 section 3.8).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import warnings
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP
+
+log = logging.getLogger(__name__)
+
+AUTH_LINE_LIMIT = 12288
+
+#: aiosmtpd's own replies (prefix match) and the enhanced-status form this server sends.
+_REWRITES: tuple[tuple[str, str], ...] = (
+    ("552 Error: message size exceeds", "552 5.3.4 Message size exceeds fixed maximum size"),
+    ("552 Error: Too much mail data", "552 5.3.4 Message size exceeds fixed maximum size"),
+    ("500 Line too long", "500 5.5.2 Line too long (RFC 5321 section 4.5.3.1.6)"),
+    ("500 Command line too long", "500 5.5.2 Command line too long"),
+    ("530 Must issue a STARTTLS command first", "530 5.7.0 Must issue a STARTTLS command first"),
+    ("503 Error: need MAIL command", "503 5.5.1 Need MAIL command"),
+    ("503 Error: need RCPT command", "503 5.5.1 Need RCPT command"),
+    ("503 Error: send HELO first", "503 5.5.1 Send HELO first"),
+    ("503 Error: send EHLO first", "503 5.5.1 Send EHLO first"),
+    ("503 Error: nested MAIL command", "503 5.5.1 Nested MAIL command"),
+    ("500 Error: bad syntax", "500 5.5.2 Bad syntax"),
+)
+
+
+def enhanced(status: str) -> str:
+    for prefix, replacement in _REWRITES:
+        if status.startswith(prefix):
+            return replacement
+    return status
+
+
+class VezeSMTP(SMTP):
+    """One SMTP session with an error budget (RFC 5321 section 4.5.3 limits)."""
+
+    def __init__(self, handler: Any, *, max_errors: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._max_errors = max_errors
+        self._errors = 0
+        # aiosmtpd keeps its command limits in a class-level dict it clears per instance; this
+        # session gets its own. RFC 4954 section 4: an AUTH line (a bearer token's initial
+        # response) may be 12288 octets, far above the 512 of RFC 5321 section 4.5.3.1.4.
+        self.command_size_limits = collections.defaultdict(
+            lambda: SMTP.command_size_limit, {"AUTH": AUTH_LINE_LIMIT}
+        )
+        # The reader must hold such a line; DATA lines are still held to line_length_limit
+        # (RFC 5321 section 4.5.3.1.6) by aiosmtpd's own check.
+        self._stream_reader._limit = AUTH_LINE_LIMIT + 2  # type: ignore[attr-defined]
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
+        text = enhanced(text)
+        await super().push(text)
+        code = text[:3]
+        if code.isdigit() and code[0] in "45" and code != "421":
+            self._errors += 1
+            if self._errors >= self._max_errors and self.transport is not None:
+                log.info("%r: too many errors, closing the session", self.session_peer)
+                await super().push("421 4.7.0 Too many errors, closing connection")
+                self.transport.close()
+
+    def _timeout_cb(self) -> None:
+        # RFC 5321 section 4.5.3.2: the server may end an idle session; say why first (421).
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Idle timeout, closing connection\r\n")  # type: ignore[attr-defined]
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    @property
+    def session_peer(self) -> Any:
+        return self.session.peer if self.session is not None else None
+
+
+class ImplicitTlsSMTP(VezeSMTP):
+    """SMTPS (RFC 8314 section 3): the connection is TLS from its first byte."""
+
+    def __init__(self, handler: Any, *, max_errors: int, **kwargs: Any) -> None:
+        # aiosmtpd only knows STARTTLS as TLS and warns about AUTH "without" it; here the
+        # whole connection is TLS, so the warning does not apply.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+            super().__init__(handler, max_errors=max_errors, **kwargs)
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self.session is not None and self.session.ssl is None:
+            cipher = transport.get_extra_info("cipher")
+            self.session.ssl = {"cipher": cipher, "implicit": True}

@@ -1,0 +1,154 @@
+"""The three SMTP listeners on one host, run inside the Email service's event loop.
+
+- MX (RFC 5321): `smtp_mx_port`, no AUTH, local recipients only.
+- Submission (RFC 6409): `smtp_submission_port`, STARTTLS (RFC 3207) before AUTH (RFC 4954).
+- SMTPS (RFC 8314): `smtps_port`, implicit TLS, the submission rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.smtp.auth import SmtpAuthenticator
+from VEZEPyEmail.services.smtp.handlers import MxHandler, SubmissionHandler
+from VEZEPyEmail.services.smtp.portal import PortalPasswordClient
+from VEZEPyEmail.services.smtp.protocol import ImplicitTlsSMTP, VezeSMTP
+from VEZEPyEmail.services.smtp.tls import server_context
+
+log = logging.getLogger(__name__)
+
+#: aiosmtpd's greeting names the software; this one names only the service.
+IDENT = "VEZE ESMTP"
+
+
+class SmtpListeners:
+    """The MX, submission and SMTPS servers; `start()` binds them, `stop()` closes them."""
+
+    def __init__(
+        self, *, state: Any, settings: EmailSettings, authenticator: SmtpAuthenticator
+    ) -> None:
+        self.settings = settings
+        self.mx_handler = MxHandler(state=state, settings=settings)
+        self.submission_handler = SubmissionHandler(
+            state=state, settings=settings, authenticator=authenticator
+        )
+        self.servers: dict[str, asyncio.base_events.Server] = {}
+        self._tls: ssl.SSLContext | None = None
+        #: Live sessions, closed on stop: Server.close() alone leaves them running.
+        self._sessions: weakref.WeakSet[VezeSMTP] = weakref.WeakSet()
+
+    def _track(self, protocol: VezeSMTP) -> VezeSMTP:
+        self._sessions.add(protocol)
+        return protocol
+
+    def _common(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "hostname": settings.smtp_hostname,
+            "ident": IDENT,
+            # RFC 1870 SIZE is advertised from this and enforced while DATA is read.
+            "data_size_limit": settings.max_message_bytes,
+            # RFC 6531 SMTPUTF8; 8BITMIME (RFC 6152) comes with decode_data=False.
+            "enable_SMTPUTF8": True,
+            "decode_data": False,
+            # RFC 5321 section 4.5.3.2.7: the server waits at least 5 minutes for a command.
+            "timeout": settings.smtp_session_timeout_seconds,
+            "max_errors": settings.smtp_max_errors,
+        }
+
+    def _mx_factory(self) -> VezeSMTP:
+        return self._track(VezeSMTP(self.mx_handler, **self._common()))
+
+    def _submission_factory(self) -> VezeSMTP:
+        return self._track(
+            VezeSMTP(
+                self.submission_handler,
+                tls_context=self._tls,
+                require_starttls=True,  # RFC 3207 section 4: 530 before STARTTLS
+                auth_required=True,
+                auth_require_tls=True,
+                **self._common(),
+            )
+        )
+
+    def _smtps_factory(self) -> VezeSMTP:
+        return self._track(
+            ImplicitTlsSMTP(
+                self.submission_handler,
+                auth_required=True,
+                # The transport is TLS already; aiosmtpd only knows STARTTLS as TLS.
+                auth_require_tls=False,
+                **self._common(),
+            )
+        )
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._tls = await asyncio.to_thread(server_context, settings)
+        loop = asyncio.get_running_loop()
+        plans: list[tuple[str, int, Callable[[], VezeSMTP], ssl.SSLContext | None]] = [
+            ("mx", settings.smtp_mx_port, self._mx_factory, None),
+            ("submission", settings.smtp_submission_port, self._submission_factory, None),
+            ("smtps", settings.smtps_port, self._smtps_factory, self._tls),
+        ]
+        try:
+            for name, port, factory, context in plans:
+                self.servers[name] = await loop.create_server(
+                    factory, host=settings.smtp_host, port=port, ssl=context
+                )
+                log.info("SMTP %s listening on %s:%s", name, settings.smtp_host, self.port(name))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def port(self, name: str) -> int:
+        sockets = self.servers[name].sockets
+        port: int = sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        servers, self.servers = self.servers, {}
+        for server in servers.values():
+            server.close()
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        for server in servers.values():
+            await server.wait_closed()
+
+    async def check(self) -> None:
+        """Ready check: every listener is bound and serving."""
+        if not self.servers or not all(s.is_serving() for s in self.servers.values()):
+            raise RuntimeError("SMTP listeners are not serving")
+
+
+@asynccontextmanager
+async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
+    """Start-up hook: run the listeners when `smtp_enabled`, stop them on shutdown."""
+    settings: EmailSettings = app.state.settings
+    if not settings.smtp_enabled:
+        yield
+        return
+    portal = PortalPasswordClient(settings=settings, clients=app.state.clients)
+    authenticator = SmtpAuthenticator(
+        settings=settings, verifier=app.state.verifier, passwords=portal
+    )
+    listeners = SmtpListeners(state=app.state, settings=settings, authenticator=authenticator)
+    await listeners.start()
+    app.state.smtp = listeners
+    app.state.ready_checks["smtp"] = listeners.check
+    try:
+        yield
+    finally:
+        app.state.ready_checks.pop("smtp", None)
+        await listeners.stop()
+        await authenticator.close()
