@@ -18,10 +18,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from VEZEPyCore.auth.tokens import issue_hs256_token
+from VEZEPyCore.security.ratelimit import RedisRateLimiter
 from VEZEPyCore.testing import redis_server
 
 ROOT = Path(__file__).resolve().parent
@@ -51,6 +53,24 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> str:
     if database is not None:
         parsed = parsed.set(database=database)
     return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with no rate-limit counters in a shared Redis (CI's second pass).
+
+    The limits are shared by design (every worker sees them), so counters one test leaves
+    behind for "alice" at 127.0.0.1 would refuse the next test's log-ins.
+    """
+    configured = os.environ.get("REDIS_URL") or os.environ.get("VEZE_REDIS_URL")
+    if configured:
+        client = redis.Redis.from_url(configured)
+        try:
+            keys = list(client.scan_iter(match=f"{RedisRateLimiter.PREFIX}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 @pytest.fixture
