@@ -7,13 +7,14 @@ once, so the upgrade holds an advisory lock; SQLite serialises writers by itself
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import zlib
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, pool, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -26,7 +27,21 @@ def alembic_config(script_location: Path, url: str) -> Config:
 
 async def upgrade_to_head(script_location: Path, url: str) -> None:
     # Alembic's env.py runs its own event loop; give it a thread of its own.
+    await asyncio.to_thread(_use_wal_journal, url)
     await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
+
+
+def _use_wal_journal(url: str) -> None:
+    """Put a SQLite database in WAL mode once, at start-up, before connections pile up."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(parsed.database, timeout=15)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
 
 
 def downgrade(script_location: Path, url: str, revision: str) -> None:
