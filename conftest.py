@@ -7,6 +7,7 @@ server per test. Without those variables each test gets its own SQLite files.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
@@ -93,9 +94,22 @@ async def database_url(tmp_path: Path) -> AsyncIterator[DatabaseFactory]:
 
     yield make
     for configured, name in created:
+        await _drop_database(configured, name)
+
+
+async def _drop_database(configured: str, name: str) -> None:
+    """Best-effort cleanup of a test database on a throwaway server.
+
+    FORCE cannot end a backend of another role (an autovacuum worker, say): then the drop is
+    retried a few times, and a database that still cannot go is left to the server's end.
+    """
+    for _attempt in range(3):
         connection = await asyncpg.connect(_asyncpg_dsn(configured))
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+            await asyncio.sleep(0.5)
         finally:
             await connection.close()
 
