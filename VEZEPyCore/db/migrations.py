@@ -28,7 +28,8 @@ def alembic_config(script_location: Path, url: str) -> Config:
 async def upgrade_to_head(script_location: Path, url: str) -> None:
     # Alembic's env.py runs its own event loop; give it a thread of its own.
     await asyncio.to_thread(_use_wal_journal, url)
-    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "head")
+    # "heads": capabilities developed side by side may add migrations on separate branches.
+    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "heads")
 
 
 def _use_wal_journal(url: str) -> None:
