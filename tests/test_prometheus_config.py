@@ -1,43 +1,29 @@
-"""ops/prometheus is valid for promtool, and every metric it uses is exported by the services."""
+"""ops/prometheus is valid for promtool, and every metric an alert uses is exported."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-import httpx
 import yaml
-from fastapi import FastAPI
 
-from VEZEPyEmail.app.main import create_app
+from tests.exported_metrics import Running, exported_by_service, metric_names
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyGame.app.settings import GameSettings
+from VEZEPyUniQVerse.app.settings import PortalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = ROOT / "ops" / "prometheus"
-PROMQL_FUNCTIONS_AND_KEYWORDS = {
-    "sum",
-    "rate",
-    "by",
-    "histogram_quantile",
-    "up",
-    "le",
-    "without",
-    "avg",
-    "max",
-    "min",
-    "increase",
-    "count",
-    "on",
-    "ignoring",
-    "irate",
-    "delta",
-    "abs",
-    "clamp_min",
-    "time",
+SERVICES = ("portal", "game", "email")
+#: The alerts the issue asks for, by what they watch.
+REQUIRED_ALERTS = {
+    "VezeServiceDown",
+    "VezeHighErrorRatio",
+    "VezeSlowRequests",
+    "VezeLoginFailureSpike",
+    "VezeOutboundQueueAge",
+    "VezeDeliveryFailures",
 }
 
 
@@ -47,39 +33,54 @@ def promtool() -> str:
     return binary
 
 
+def check(*args: str) -> None:
+    result = subprocess.run([promtool(), *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_promtool_accepts_the_config_and_rules() -> None:
-    config = subprocess.run(
-        [promtool(), "check", "config", str(PROMETHEUS / "prometheus.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert config.returncode == 0, config.stdout + config.stderr
-    rules = subprocess.run(
-        [promtool(), "check", "rules", str(PROMETHEUS / "alerts.yml")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert rules.returncode == 0, rules.stdout + rules.stderr
+    check("check", "config", str(PROMETHEUS / "prometheus.yml"))
+    check("check", "rules", str(PROMETHEUS / "alerts.yml"))
 
 
-def metric_names_in_rules() -> set[str]:
-    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+def rule_groups() -> list[dict[str, object]]:
+    groups: list[dict[str, object]] = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())[
+        "groups"
+    ]
+    return groups
+
+
+def test_the_alerts_cover_what_operators_need_and_link_the_runbook() -> None:
     names: set[str] = set()
-    for group in groups:
-        for rule in group["rules"]:
-            expression = re.sub(r'\{[^}]*\}|"[^"]*"|\[[^\]]*\]', " ", rule["expr"])
-            names |= set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression))
-    return names - PROMQL_FUNCTIONS_AND_KEYWORDS - {"service", "status", "route"}
+    runbook = (ROOT / "ops" / "runbook.md").read_text()
+    for group in rule_groups():
+        for rule in group["rules"]:  # type: ignore[attr-defined]
+            names.add(rule["alert"])
+            assert rule["annotations"]["runbook"] == "ops/runbook.md#alerts"
+            assert f"`{rule['alert']}`" in runbook, f"{rule['alert']} is not in the runbook"
+    assert names >= REQUIRED_ALERTS
 
 
-async def test_every_metric_used_by_an_alert_is_exported(
+def test_metric_names_are_read_from_promql() -> None:
+    expression = (
+        'sum by (service, le) (rate(a_bucket{route!="/x"}[5m])) / on (job) b_total > 0.5'
+        " and max(c) * 60 > 1e3"
+    )
+    assert metric_names(expression) == {"a_bucket", "b_total", "c"}
+
+
+async def test_every_metric_used_by_an_alert_is_exported_by_its_service(
+    running: Running,
+    portal_settings: PortalSettings,
+    game_settings: GameSettings,
     email_settings: EmailSettings,
-    running: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
-    async with running(create_app(email_settings)) as client:
-        await client.get("/health")
-        exported = (await client.get("/metrics")).text
-    for name in metric_names_in_rules():
-        assert re.search(rf"^{name}(\{{|\s)", exported, re.MULTILINE), f"{name} is not exported"
+    exported = await exported_by_service(running, portal_settings, game_settings, email_settings)
+    for group in rule_groups():
+        # veze-http watches every service; veze-<service> one of them.
+        suffix = str(group["name"]).removeprefix("veze-")
+        services = [suffix] if suffix in SERVICES else list(SERVICES)
+        for rule in group["rules"]:  # type: ignore[attr-defined]
+            for service in services:
+                missing = metric_names(rule["expr"]) - exported[service]
+                assert not missing, f"{rule['alert']}: {service} does not export {missing}"

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from VEZEPyCore.observability.scrape import collect_before_scrape
+
 ReadyCheck = Callable[[], Awaitable[None]]
 READY_CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -48,6 +50,7 @@ async def _run_check(check: ReadyCheck) -> str:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    await collect_before_scrape(request.app)
     return Response(
         generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
     )

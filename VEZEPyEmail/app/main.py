@@ -12,6 +12,7 @@ from VEZEPyCore.web.app import StartupHook, create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
 from VEZEPyEmail.app.routers import admin, events, folders, mailboxes, message_detail, messages, ui
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.metrics import install_email_metrics
 from VEZEPyEmail.services.outbound.worker import outbound_worker
 from VEZEPyEmail.services.smtp.server import smtp_listeners
 from VEZEPyEmail.services.store.blobs import BlobStore
@@ -70,6 +71,7 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
         on_startup=_compose(startup_hooks),
     )
     install_sso(app, WEBMAIL_SSO)
+    install_email_metrics(app)
     return app
 
 

@@ -22,6 +22,7 @@ from VEZEPyUniQVerse.app.routers import (
     provisioning,
 )
 from VEZEPyUniQVerse.app.settings import PortalSettings
+from VEZEPyUniQVerse.services.metrics import install_portal_metrics
 from VEZEPyUniQVerse.services.oidc.startup import start_oidc_provider
 from VEZEPyUniQVerse.services.provisioning.worker import provisioning_worker
 
@@ -55,7 +56,7 @@ async def start_portal(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or PortalSettings()
-    return create_service_app(
+    app = create_service_app(
         name="portal",
         title="VEZE UniQVerse Portal",
         settings=settings,
@@ -75,6 +76,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         ],
         on_startup=start_portal,
     )
+    install_portal_metrics(app)
+    return app
 
 
 app = create_app()

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse
 
 from VEZEPyEmail.app.deps import BusDep, SettingsDep
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api", tags=["events"])
 
 @router.get("/events", summary="Live mailbox events (SSE)", response_class=EventSourceResponse)
 async def stream_events(
+    request: Request,
     principal: ReadPrincipal,
     bus: BusDep,
     settings: SettingsDep,
@@ -32,10 +33,16 @@ async def stream_events(
     address = normalise_local_address(user or principal.address or "", settings.mail_domain)
     authorize_mailbox(principal, address)
 
+    connected = request.app.state.email_metrics.sse_clients
+
     async def events() -> AsyncIterator[dict[str, Any]]:
-        async with bus.subscribe(user_channel(address)) as subscription:
-            yield {"event": "ready", "data": json.dumps({"user": address})}
-            async for _channel, event in subscription:
-                yield {"event": str(event.get("type", "message")), "data": json.dumps(event)}
+        connected.inc()
+        try:
+            async with bus.subscribe(user_channel(address)) as subscription:
+                yield {"event": "ready", "data": json.dumps({"user": address})}
+                async for _channel, event in subscription:
+                    yield {"event": str(event.get("type", "message")), "data": json.dumps(event)}
+        finally:
+            connected.dec()
 
     return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)

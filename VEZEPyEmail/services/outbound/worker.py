@@ -104,6 +104,8 @@ class OutboundWorker(WakeableLoop):
             ["outcome"],
             registry=metrics,
         )
+        for kind in ("sent", "temporary", "permanent", "interrupted"):
+            self._attempts.labels(kind)  # every series exists at 0, so alerts see the first
 
     # -- one pass ----------------------------------------------------------------------------
 

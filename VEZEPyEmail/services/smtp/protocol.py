@@ -14,6 +14,8 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
 
+from VEZEPyEmail.services.metrics import EmailMetrics
+
 log = logging.getLogger(__name__)
 
 AUTH_LINE_LIMIT = 12288
@@ -44,8 +46,18 @@ def enhanced(status: str) -> str:
 class VezeSMTP(SMTP):
     """One SMTP session with an error budget (RFC 5321 section 4.5.3 limits)."""
 
-    def __init__(self, handler: Any, *, max_errors: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        max_errors: int,
+        listener: str = "mx",
+        metrics: EmailMetrics | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(handler, **kwargs)
+        self._listener = listener
+        self._metrics = metrics
         self._max_errors = max_errors
         self._errors = 0
         # aiosmtpd keeps its command limits in a class-level dict it clears per instance; this
@@ -62,6 +74,8 @@ class VezeSMTP(SMTP):
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
         text = enhanced(text)
         await super().push(text)
+        if self._metrics is not None:
+            self._metrics.reply(self._listener, text)
         code = text[:3]
         if code.isdigit() and code[0] in "45" and code != "421":
             self._errors += 1
@@ -69,6 +83,20 @@ class VezeSMTP(SMTP):
                 log.info("%r: too many errors, closing the session", self.session_peer)
                 await super().push("421 4.7.0 Too many errors, closing connection")
                 self.transport.close()
+
+    def connection_made(self, transport: Any) -> None:
+        # aiosmtpd calls this again after STARTTLS on the same session: count the first only.
+        new_session = self._original_transport is None
+        super().connection_made(transport)
+        if new_session and self._metrics is not None:
+            self._metrics.session_opened(self._listener)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            if self._metrics is not None:
+                self._metrics.session_closed(self._listener)
 
     def _timeout_cb(self) -> None:
         # RFC 5321 section 4.5.3.2: the server may end an idle session; say why first (421).
@@ -85,6 +113,7 @@ class ImplicitTlsSMTP(VezeSMTP):
     """SMTPS (RFC 8314 section 3): the connection is TLS from its first byte."""
 
     def __init__(self, handler: Any, *, max_errors: int, **kwargs: Any) -> None:
+        kwargs.setdefault("listener", "smtps")
         # aiosmtpd only knows STARTTLS as TLS and warns about AUTH "without" it; here the
         # whole connection is TLS, so the warning does not apply.
         with warnings.catch_warnings():

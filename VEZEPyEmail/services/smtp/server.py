@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.metrics import email_metrics
 from VEZEPyEmail.services.smtp.auth import SmtpAuthenticator
 from VEZEPyEmail.services.smtp.handlers import MxHandler, SubmissionHandler
 from VEZEPyEmail.services.smtp.portal import PortalPasswordClient
@@ -37,6 +38,7 @@ class SmtpListeners:
         self, *, state: Any, settings: EmailSettings, authenticator: SmtpAuthenticator
     ) -> None:
         self.settings = settings
+        self.metrics = email_metrics(state)
         self.mx_handler = MxHandler(state=state, settings=settings)
         self.submission_handler = SubmissionHandler(
             state=state, settings=settings, authenticator=authenticator
@@ -63,15 +65,17 @@ class SmtpListeners:
             # RFC 5321 section 4.5.3.2.7: the server waits at least 5 minutes for a command.
             "timeout": settings.smtp_session_timeout_seconds,
             "max_errors": settings.smtp_max_errors,
+            "metrics": self.metrics,
         }
 
     def _mx_factory(self) -> VezeSMTP:
-        return self._track(VezeSMTP(self.mx_handler, **self._common()))
+        return self._track(VezeSMTP(self.mx_handler, listener="mx", **self._common()))
 
     def _submission_factory(self) -> VezeSMTP:
         return self._track(
             VezeSMTP(
                 self.submission_handler,
+                listener="submission",
                 tls_context=self._tls,
                 require_starttls=True,  # RFC 3207 section 4: 530 before STARTTLS
                 auth_required=True,
@@ -84,6 +88,7 @@ class SmtpListeners:
         return self._track(
             ImplicitTlsSMTP(
                 self.submission_handler,
+                listener="smtps",
                 auth_required=True,
                 # The transport is TLS already; aiosmtpd only knows STARTTLS as TLS.
                 auth_require_tls=False,

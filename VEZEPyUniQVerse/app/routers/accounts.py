@@ -41,6 +41,7 @@ from VEZEPyUniQVerse.services.accounts.sessions import (
     revoke_session,
 )
 from VEZEPyUniQVerse.services.audit.service import record
+from VEZEPyUniQVerse.services.metrics import portal_metrics
 from VEZEPyUniQVerse.services.provisioning.queue import enqueue_account
 
 router = APIRouter(tags=["accounts"], include_in_schema=False, route_class=PageRoute)
@@ -198,6 +199,7 @@ async def login(
 
     decision = await throttle.login_ip(ip)
     if not decision.allowed:
+        portal_metrics(request.app).login("password", "throttled")
         return refuse(
             _too_many(decision, "log-in attempts from your network"),
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -217,11 +219,13 @@ async def login(
             detail={"reason": "locked"},
         )
         await db.commit()
+        portal_metrics(request.app).login("password", "locked")
         return refuse(
             _locked_message(locked), status.HTTP_429_TOO_MANY_REQUESTS, _retry_after(locked)
         )
     decision = await throttle.login_account(key)
     if not decision.allowed:
+        portal_metrics(request.app).login("password", "throttled")
         return refuse(
             _too_many(decision, "log-in attempts for this handle"),
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -239,6 +243,7 @@ async def login(
             ip=ip,
             detail={"reason": check.failure or "unknown"},
         )
+        portal_metrics(request.app).login("password", check.failure or "unknown_handle")
         lock = await throttle.record_failure(key)
         if lock:
             record(
@@ -271,12 +276,14 @@ async def login(
             second_factor_done=False,
         )
         record(db, actor=user.handle, action="login.password_ok", target=user.handle, ip=ip)
+        portal_metrics(request.app).login("password", "success")
     else:
         response = _see_other(safe_next(next))
         await create_session(
             db, response, user=user, request=request, secure=settings.secure_cookies
         )
         record(db, actor=user.handle, action="login.success", target=user.handle, ip=ip)
+        portal_metrics(request.app).login("password", "success")
     await db.commit()
     return response
 
@@ -354,6 +361,7 @@ async def login_totp(
         (await throttle.second_factor(user.handle), "codes for this account"),
     ):
         if not decision.allowed:
+            portal_metrics(request.app).login("second_factor", "throttled")
             return _form(
                 request,
                 "login_totp.html",
@@ -378,6 +386,7 @@ async def login_totp(
             detail={"reason": f"bad_{method}"},
         )
         await db.commit()
+        portal_metrics(request.app).login("second_factor", f"bad_{method}")
         return _form(
             request,
             "login_totp.html",
@@ -408,6 +417,7 @@ async def login_totp(
         detail={"second_factor": method},
     )
     await db.commit()
+    portal_metrics(request.app).login("second_factor", "success")
     return _see_other(safe_next(next))
 
 

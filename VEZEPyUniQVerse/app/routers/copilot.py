@@ -18,6 +18,7 @@ from VEZEPyUniQVerse.services.copilot import service
 from VEZEPyUniQVerse.services.copilot.schemas import CopilotReply
 from VEZEPyUniQVerse.services.directory import service as directory
 from VEZEPyUniQVerse.services.directory.schemas import ServiceStatusRead
+from VEZEPyUniQVerse.services.metrics import portal_metrics
 
 router = APIRouter()
 
@@ -44,6 +45,8 @@ async def copilot(websocket: WebSocket) -> None:
             self_version=app.version,
         )
 
+    connected = portal_metrics(websocket.app).websocket_clients.labels("/ws/copilot")
+    connected.inc()
     await _send(websocket, service.greeting(principal.address or principal.subject))
     try:
         while True:
@@ -64,6 +67,8 @@ async def copilot(websocket: WebSocket) -> None:
             await _send(websocket, await service.answer(parsed, load_statuses=load_statuses))
     except WebSocketDisconnect:
         return
+    finally:
+        connected.dec()
 
 
 async def _send(websocket: WebSocket, reply: CopilotReply) -> None:

@@ -24,6 +24,7 @@ from VEZEPyUniQVerse.app.routers.page_route import error_page
 from VEZEPyUniQVerse.services.accounts.deps import current_user, login_url
 from VEZEPyUniQVerse.services.accounts.sessions import client_ip
 from VEZEPyUniQVerse.services.audit.service import record
+from VEZEPyUniQVerse.services.metrics import portal_metrics
 from VEZEPyUniQVerse.services.oidc import grants
 from VEZEPyUniQVerse.services.oidc import scopes as oidc_scopes
 from VEZEPyUniQVerse.services.oidc.errors import OAuthError
@@ -268,6 +269,7 @@ async def issue_token(request: Request, sessionmaker: SessionmakerDep) -> JSONRe
                 detail={"grant_type": grant_type[:40], "error": exc.error},
             )
             await db.commit()
+            portal_metrics(request.app).token_refused(grant_type, exc.error)
             await _count_failure(limiter, provider, exc, ip=ip, client_id=credentials.client_id)
             return _oauth_error(exc)
         record(
@@ -279,6 +281,7 @@ async def issue_token(request: Request, sessionmaker: SessionmakerDep) -> JSONRe
             detail={"grant_type": grant_type, "scope": tokens.scope},
         )
         await db.commit()
+    portal_metrics(request.app).token_issued(grant_type)
     return JSONResponse(tokens.model_dump(exclude_none=True), headers=NO_STORE)
 
 

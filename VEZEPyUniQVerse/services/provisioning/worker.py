@@ -100,6 +100,9 @@ class ProvisioningWorker(WakeableLoop):
             ["target", "outcome"],
             registry=metrics,
         )
+        for target in ("email", "game"):  # every series exists at 0, so alerts see the first
+            for outcome in ("ok", "failed", "interrupted"):
+                self._attempts.labels(target, outcome)
 
     # -- one pass ----------------------------------------------------------------------------
 
