@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from VEZEPyCore.web.app import create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
-from VEZEPyGame.app.routers import mail, players, ui
+from VEZEPyGame.app.routers import admin, mail, players, store, telemetry, ui
 from VEZEPyGame.app.settings import GameSettings
+from VEZEPyGame.db import notifications as _summary_outbox  # noqa: F401 - its table's model
 from VEZEPyGame.services.email.client import EmailClient
+from VEZEPyGame.services.store.startup import start_store
+from VEZEPyGame.services.telemetry.startup import start_telemetry
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MIGRATIONS = PACKAGE_DIR / "db" / "alembic"  # the layout create_service_app expects
@@ -20,7 +23,17 @@ MIGRATIONS = PACKAGE_DIR / "db" / "alembic"  # the layout create_service_app exp
 #: visitors, so it asks the portal silently whether the visitor is already signed in there.
 GAME_UI_SSO = SsoConfig(
     client_id="veze-game-ui",
-    scopes=("openid", "profile", "email", "game.play", "game.read_mail", "email.read"),
+    # game.admin reaches only accounts with the portal's admin role (the portal narrows the
+    # grant by role): it opens the fair-play flags page to them.
+    scopes=(
+        "openid",
+        "profile",
+        "email",
+        "game.play",
+        "game.read_mail",
+        "email.read",
+        "game.admin",
+    ),
     home_path="/ui",
     silent_sign_in=True,
 )
@@ -36,6 +49,13 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
         )
         yield
 
+    @asynccontextmanager
+    async def start_game(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for hook in (start_email_client, start_store, start_telemetry):
+                await stack.enter_async_context(hook(app))
+            yield
+
     app = create_service_app(
         name="game",
         title="VEZE Game",
@@ -43,8 +63,15 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
         audience=settings.game_aud,
         db_url=settings.db_url,
         package_dir=PACKAGE_DIR,
-        routers=[mail.router, players.router, ui.router],
-        on_startup=start_email_client,
+        routers=[
+            mail.router,
+            players.router,
+            ui.router,
+            store.router,
+            telemetry.router,
+            admin.router,
+        ],
+        on_startup=start_game,
     )
     install_sso(app, GAME_UI_SSO)
     return app

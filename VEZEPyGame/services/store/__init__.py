@@ -1,0 +1,1 @@
+"""The cosmetics store: catalogue, purchases completed by the provider's webhook, inventory."""
