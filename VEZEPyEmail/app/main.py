@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from VEZEPyCore.web.app import StartupHook, create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
-from VEZEPyEmail.app.routers import admin, events, folders, mailboxes, message_detail, messages, ui
+from VEZEPyEmail.app.routers import (
+    admin,
+    events,
+    folders,
+    mailboxes,
+    message_detail,
+    messages,
+    rules,
+    threads,
+    ui,
+)
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.metrics import install_email_metrics
 from VEZEPyEmail.services.outbound.worker import outbound_worker
@@ -66,6 +76,8 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
             mailboxes.router,
             events.router,
             ui.router,
+            rules.router,
+            threads.router,
             admin.router,
         ],
         on_startup=_compose(startup_hooks),

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from VEZEPyCore.web.app import create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
 from VEZEPyGame.app.routers import admin, mail, players, store, telemetry, ui
+from VEZEPyGame.app.routers.matches import install_matches
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.db import notifications as _summary_outbox  # noqa: F401 - its table's model
 from VEZEPyGame.services.email.client import EmailClient
@@ -73,6 +74,7 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
         ],
         on_startup=start_game,
     )
+    install_matches(app)  # before anything that registers match hooks
     install_sso(app, GAME_UI_SSO)
     return app
 

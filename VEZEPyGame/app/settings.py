@@ -19,6 +19,28 @@ BUNDLED_CATALOGUE = Path(__file__).resolve().parents[2] / "config" / "store_cata
 class GameSettings(CoreSettings):
     db_url: str = Field("", validation_alias=AliasChoices("GAME_DB_URL"))
 
+    # -- matches and the bot (issue 6, the game) ----------------------------------------------
+    #: Each side's clock at the start of a match, and what each move adds back (Fischer).
+    match_clock_seconds: int = Field(
+        120, ge=10, le=3600, validation_alias=AliasChoices("GAME_CLOCK_SECONDS")
+    )
+    match_increment_seconds: int = Field(
+        2, ge=0, le=60, validation_alias=AliasChoices("GAME_CLOCK_INCREMENT")
+    )
+    #: How often each process looks for matches whose side to move ran out of time.
+    match_sweep_seconds: float = Field(
+        2.0, ge=0.1, le=300, validation_alias=AliasChoices("GAME_CLOCK_SWEEP_SECONDS")
+    )
+    #: Seconds the hard bot may think per move.
+    bot_think_seconds: float = Field(
+        0.4, gt=0, le=10, validation_alias=AliasChoices("GAME_BOT_THINK_SECONDS")
+    )
+    #: The bot never answers sooner than this after the player's move (milliseconds), so its
+    #: stone does not land in the same instant; 0 in tests.
+    bot_reply_delay_ms: int = Field(
+        350, ge=0, le=5000, validation_alias=AliasChoices("GAME_BOT_REPLY_DELAY_MS")
+    )
+
     @model_validator(mode="after")
     def _default_database(self) -> Any:
         if not self.db_url:

@@ -22,7 +22,9 @@ from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.db.models import Folder, Mailbox, Message
 from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, clean_text, summarise
+from VEZEPyEmail.services.sieve import delivery as sieve
 from VEZEPyEmail.services.store.blobs import BlobStore
+from VEZEPyEmail.services.threads.service import resolve_thread_id
 from VEZEPyEmail.streaming.events import publish_mail_event
 
 log = logging.getLogger(__name__)
@@ -132,8 +134,10 @@ async def deliver_local(
 ) -> list[DeliveredMessage]:
     """Store `raw` (after `prepend_headers`) once and file it for each local recipient.
 
-    Returns one entry per recipient mailbox that exists; unknown recipients are skipped
-    (the SMTP layer refuses them at RCPT time). Raises DeliveryRefused for input that must
+    Returns one entry per stored copy: usually one per recipient mailbox that exists, none
+    for a recipient whose Sieve rules discarded or redirected it, several for rules that
+    file it into several folders (services/sieve). Unknown recipients are skipped (the SMTP
+    layer refuses them at RCPT time). Raises DeliveryRefused for input that must
     not be stored; anything else about the message (bad MIME, NUL bytes, ...) is accepted.
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
@@ -160,6 +164,7 @@ async def deliver_local(
     summary = summarise(stored)
     now = _now()
     delivered: list[DeliveredMessage] = []
+    plans: list[sieve.Plan] = []
     async with sessionmaker() as session:
         await begin_as_writer(session)
         mailboxes = (
@@ -180,48 +185,70 @@ async def deliver_local(
                         DeliveredMessage(existing, address, folder, key, duplicate=True)
                     )
                     continue
-            await _ensure_folder(session, mailbox_id, folder)
-            row = Message(
+            # The user's Sieve rules decide the copies (none when discarded or redirected).
+            plan = await sieve.plan_delivery(
+                session,
                 mailbox_id=mailbox_id,
+                address=address,
+                stored=stored,
+                envelope_from=envelope_from,
                 folder=folder,
-                message_id_header=summary.message_id_header,
-                subject=summary.subject,
-                from_addr=summary.from_addr,
-                to_addrs=summary.to_addrs,
-                cc_addrs=summary.cc_addrs,
-                date=summary.date or now,
-                received_at=now,
-                snippet=summary.snippet,
-                body_text=summary.body_text,
-                size=len(stored),
                 seen=seen,
-                spam_score=spam_score,
-                labels=[],
-                blob_key=key,
-                in_reply_to=summary.in_reply_to,
-                references_header=summary.references_header,
-                thread_id=summary.thread_id,
-                has_attachments=summary.has_attachments,
-                envelope_from=clean_text(_normalise(envelope_from), 320),
-                auth_results=_auth_results(prepend_headers),
+                settings=settings,
             )
-            try:
-                async with session.begin_nested():
-                    session.add(row)
-                    await session.flush()
-            except IntegrityError:
-                # A concurrent delivery of the same Message-ID won the race.
-                existing = await session.scalar(
-                    select(func.min(Message.id)).where(
-                        Message.mailbox_id == mailbox_id,
-                        Message.message_id_header == summary.message_id_header,
-                    )
+            plans.append(plan)
+            thread_id = await resolve_thread_id(session, mailbox_id=mailbox_id, summary=summary)
+            for index, copy in enumerate(plan.copies):
+                message_id_header = summary.message_id_header if index == 0 else None
+                await _ensure_folder(session, mailbox_id, copy.folder)
+                row = Message(
+                    mailbox_id=mailbox_id,
+                    folder=copy.folder,
+                    # Only the first copy carries the Message-ID (the duplicate guard), as an
+                    # API copy does.
+                    message_id_header=message_id_header,
+                    subject=summary.subject,
+                    from_addr=summary.from_addr,
+                    to_addrs=summary.to_addrs,
+                    cc_addrs=summary.cc_addrs,
+                    date=summary.date or now,
+                    received_at=now,
+                    snippet=summary.snippet,
+                    body_text=summary.body_text,
+                    size=len(stored),
+                    seen=copy.seen,
+                    flagged=copy.flagged,
+                    answered=copy.answered,
+                    draft=copy.draft,
+                    spam_score=spam_score,
+                    labels=list(copy.labels),
+                    blob_key=key,
+                    in_reply_to=summary.in_reply_to,
+                    references_header=summary.references_header,
+                    thread_id=thread_id,
+                    has_attachments=summary.has_attachments,
+                    envelope_from=clean_text(_normalise(envelope_from), 320),
+                    auth_results=_auth_results(prepend_headers),
                 )
-                if existing is None:
-                    raise
-                delivered.append(DeliveredMessage(existing, address, folder, key, duplicate=True))
-                continue
-            delivered.append(DeliveredMessage(row.id, address, folder, key))
+                try:
+                    async with session.begin_nested():
+                        session.add(row)
+                        await session.flush()
+                except IntegrityError:
+                    # A concurrent delivery of the same Message-ID won the race.
+                    existing = await session.scalar(
+                        select(func.min(Message.id)).where(
+                            Message.mailbox_id == mailbox_id,
+                            Message.message_id_header == message_id_header,
+                        )
+                    )
+                    if existing is None:
+                        raise
+                    delivered.append(
+                        DeliveredMessage(existing, address, copy.folder, key, duplicate=True)
+                    )
+                    continue
+                delivered.append(DeliveredMessage(row.id, address, copy.folder, key))
         await session.commit()
 
     for item in delivered:
@@ -239,6 +266,10 @@ async def deliver_local(
             )
         except Exception:
             log.warning("could not publish message.created for %s", item.id, exc_info=True)
+    # Redirects and vacation replies, once this delivery is durable (still before the 250).
+    await sieve.after_commit(
+        state, plans, stored=stored, envelope_from=envelope_from, deliver=deliver_local
+    )
     return delivered
 
 

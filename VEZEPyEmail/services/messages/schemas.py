@@ -20,6 +20,7 @@ __all__ = [
     "MessageList",
     "MessagePage",
     "MessageRead",
+    "MessageSummaryRead",
     "ReadUpdate",
     "StarUpdate",
 ]
@@ -30,9 +31,19 @@ MAX_LABELS = 20
 MAX_LABEL_LENGTH = 64
 
 
+class MessageSummaryRead(MessageRead):
+    """A list entry: the contract's fields plus the conversation the message belongs to."""
+
+    thread_id: str | None = Field(
+        None, description="The conversation's id; its messages: GET /api/threads/{thread_id}"
+    )
+
+
 class MessagePage(MessageList):
     """The contract's list plus an opaque keyset cursor for the next page (None at the end)."""
 
+    # Narrowed to the subclass: still the contract's shape for anyone reading MessageList.
+    messages: list[MessageSummaryRead]  # type: ignore[assignment]
     next_cursor: str | None = None
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from VEZEPyCore.errors import BadRequest, NotFound
 from VEZEPyEmail.db.models import Mailbox, Message
-from VEZEPyEmail.services.messages.schemas import MessageRead
+from VEZEPyEmail.services.messages.schemas import MessageRead, MessageSummaryRead
 from VEZEPyEmail.services.search import parser
 from VEZEPyEmail.services.search.builder import Cursor, conditions_for
 from VEZEPyEmail.services.search.parser import SearchQuery, parse_query
@@ -29,6 +29,7 @@ _LIST_COLUMNS = (
     Message.flagged,
     Message.answered,
     Message.draft,
+    Message.thread_id,
 )
 
 
@@ -42,8 +43,8 @@ def flags_of(row: RowMapping) -> list[str]:
     return [flag for column, flag in names if row[column]]
 
 
-def to_read(row: RowMapping) -> MessageRead:
-    return MessageRead(
+def to_read(row: RowMapping) -> MessageSummaryRead:
+    return MessageSummaryRead(
         id=row["id"],
         subject=row["subject"],
         from_=row["from_addr"],
@@ -54,6 +55,7 @@ def to_read(row: RowMapping) -> MessageRead:
         size=row["size"],
         spam_score=row["spam_score"],
         unread=not row["seen"],
+        thread_id=row["thread_id"],
     )
 
 
@@ -72,7 +74,7 @@ async def list_messages(
     limit: int,
     offset: int,
     query: str | None,
-) -> list[MessageRead]:
+) -> list[MessageSummaryRead]:
     """A page of the folder, newest first (see `list_page`)."""
     messages, _ = await list_page(
         connection, address=address, folder=folder, limit=limit, offset=offset, query=query
@@ -89,7 +91,7 @@ async def list_page(
     offset: int = 0,
     query: str | None = None,
     cursor: str | None = None,
-) -> tuple[list[MessageRead], str | None]:
+) -> tuple[list[MessageSummaryRead], str | None]:
     """A page of the folder, newest first, and the cursor of the next page (None at the end).
 
     `query` is the search language of `services/search`; its `in:` overrides `folder`.

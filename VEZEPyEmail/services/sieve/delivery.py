@@ -1,0 +1,353 @@
+"""Sieve at local delivery: plan each recipient's copies inside the delivery transaction, and
+send redirects and vacation replies once that transaction has committed.
+
+Nothing here may lose a message. Any failure while loading or running a user's script falls
+back to the implicit keep (the folder delivery chose: INBOX, or Junk when the spam filter said
+so) and is recorded on the script for the user to see. Rules run only for incoming mail (the
+INBOX / Junk deliveries), never for the sender's own Sent copy.
+
+Junk: mail the spam filter put in Junk still runs the user's rules; `keep` and the implicit
+keep leave it in Junk, an explicit `fileinto` moves it. Redirect and vacation are not
+performed for junk (forwarding or answering spam harms the domain's reputation); the copy is
+kept in Junk instead.
+
+Loops (RFC 5228 section 10): a redirected copy carries `Delivered-To: <user>`; a message that
+already names this user in Delivered-To, or has passed MAX_HOPS such headers, is not
+redirected again but kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from VEZEPyEmail.db.models import Mailbox
+from VEZEPyEmail.db.sieve import SieveScript, VacationReply
+from VEZEPyEmail.services.messages.mime import clean_text
+from VEZEPyEmail.services.outbound.queue import enqueue_outbound
+from VEZEPyEmail.services.sieve import vacation
+from VEZEPyEmail.services.sieve.compiler import compile_script
+from VEZEPyEmail.services.sieve.evaluate import MessageView, Outcome, evaluate
+
+log = logging.getLogger(__name__)
+
+RULE_FOLDERS = frozenset({"INBOX", "Junk"})
+JUNK = "Junk"
+MAX_HOPS = 8
+MAX_ERROR_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One row to store for the recipient."""
+
+    folder: str
+    seen: bool = False
+    flagged: bool = False
+    answered: bool = False
+    draft: bool = False
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class Plan:
+    """What delivery does for one recipient: rows now, redirects and a reply after commit."""
+
+    address: str
+    mailbox_id: int
+    default_folder: str
+    copies: list[Copy]
+    redirects: list[str] = field(default_factory=list)
+    reply: bytes | None = None
+    reply_to: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _keep(address: str, mailbox_id: int, folder: str, seen: bool) -> Plan:
+    return Plan(address, mailbox_id, folder, [Copy(folder, seen=seen)])
+
+
+async def plan_delivery(
+    session: AsyncSession,
+    *,
+    mailbox_id: int,
+    address: str,
+    stored: bytes,
+    envelope_from: str,
+    folder: str,
+    seen: bool,
+    settings: Any,
+) -> Plan:
+    """The recipient's plan; never raises (a failing script means the implicit keep)."""
+    if folder not in RULE_FOLDERS:
+        return _keep(address, mailbox_id, folder, seen)
+    try:
+        # A savepoint: a failed statement must not abort the delivery transaction (PG).
+        async with session.begin_nested():
+            script = await session.scalar(
+                select(SieveScript.script).where(SieveScript.mailbox_id == mailbox_id)
+            )
+            if script is None:
+                return _keep(address, mailbox_id, folder, seen)
+            plan = await _run_script(
+                session,
+                script=script,
+                mailbox_id=mailbox_id,
+                address=address,
+                stored=stored,
+                envelope_from=envelope_from,
+                folder=folder,
+                seen=seen,
+                settings=settings,
+            )
+    except Exception as error:
+        log.warning("sieve: rules of %s failed; keeping the message", address, exc_info=True)
+        plan = _keep(address, mailbox_id, folder, seen)
+        plan.errors.append(f"the rules could not run ({type(error).__name__}: {error})")
+    if plan.errors:
+        await _record_errors(session, mailbox_id, plan.errors)
+    return plan
+
+
+async def _run_script(
+    session: AsyncSession,
+    *,
+    script: str,
+    mailbox_id: int,
+    address: str,
+    stored: bytes,
+    envelope_from: str,
+    folder: str,
+    seen: bool,
+    settings: Any,
+) -> Plan:
+    program = compile_script(script)
+    view = MessageView.from_bytes(stored)
+    outcome = evaluate(program, view, default_folder=folder)
+    plan = Plan(address, mailbox_id, folder, [], errors=list(outcome.notes))
+    junk = folder == JUNK
+    redirects = outcome.redirects
+    if redirects and junk:
+        plan.errors.append("redirect skipped: the message was filed as junk")
+        redirects = []
+    elif redirects and _looping(view, address):
+        plan.errors.append("redirect skipped: the message has already passed this mailbox")
+        redirects = []
+    plan.redirects = redirects
+    folders = list(outcome.folders)
+    if outcome.redirects and not redirects and not folders:
+        folders = [folder]  # a redirect that cannot happen must not lose the message
+    plan.copies = [_copy(target, outcome, seen) for target in folders]
+    if outcome.vacation is not None:
+        await _plan_vacation(
+            session,
+            plan,
+            view=view,
+            action=outcome.vacation,
+            sender=_bare(envelope_from),
+            junk=junk,
+            settings=settings,
+        )
+    return plan
+
+
+def _copy(folder: str, outcome: Outcome, seen: bool) -> Copy:
+    flags = outcome.system_flags
+    return Copy(
+        folder=folder,
+        seen=seen or "\\Seen" in flags,
+        flagged="\\Flagged" in flags,
+        answered="\\Answered" in flags,
+        draft="\\Draft" in flags,
+        labels=tuple(outcome.labels),
+    )
+
+
+def _looping(view: MessageView, address: str) -> bool:
+    delivered_to = [value.strip().strip("<>").lower() for value in view.values("delivered-to")]
+    return address in delivered_to or len(delivered_to) >= MAX_HOPS
+
+
+def _bare(address: str) -> str:
+    return address.strip().strip("<>").strip().lower()
+
+
+async def _plan_vacation(
+    session: AsyncSession,
+    plan: Plan,
+    *,
+    view: MessageView,
+    action: Any,
+    sender: str,
+    junk: bool,
+    settings: Any,
+) -> None:
+    refused = vacation.refusal(view, sender=sender, user=plan.address, action=action, junk=junk)
+    if refused is not None:
+        log.info("sieve: no vacation reply from %s: %s", plan.address, refused)
+        return
+    now = datetime.now(UTC)
+    handle = vacation.handle_of(action)
+    sender = clean_text(sender, 320)
+    last = await session.scalar(
+        select(VacationReply).where(
+            VacationReply.mailbox_id == plan.mailbox_id,
+            VacationReply.sender == sender,
+            VacationReply.handle == handle,
+        )
+    )
+    if last is not None:
+        if last.sent_at > now - timedelta(days=action.days):
+            return  # RFC 5230 section 4.1: already answered within :days
+        last.sent_at = now
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    VacationReply(
+                        mailbox_id=plan.mailbox_id, sender=sender, handle=handle, sent_at=now
+                    )
+                )
+        except IntegrityError:
+            return  # a concurrent delivery from the same sender answered already
+    plan.reply = vacation.build_reply(
+        view, action=action, user=plan.address, sender=sender, hostname=settings.smtp_hostname
+    )
+    plan.reply_to = sender
+
+
+async def _record_errors(session: AsyncSession, mailbox_id: int, errors: list[str]) -> None:
+    message = clean_text("; ".join(errors), MAX_ERROR_LENGTH)
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                update(SieveScript)
+                .where(SieveScript.mailbox_id == mailbox_id)
+                .values(last_error=message, last_error_at=datetime.now(UTC))
+            )
+    except Exception:
+        log.warning("sieve: could not record an error for mailbox %s", mailbox_id, exc_info=True)
+
+
+def without_return_path(stored: bytes) -> bytes:
+    """`stored` minus the leading Return-Path this server added at delivery.
+
+    RFC 5321 section 4.4: Return-Path belongs to final delivery; a message sent on must not
+    carry one.
+    """
+    if stored[:12].lower() != b"return-path:":
+        return stored
+    end = stored.find(b"\r\n")
+    while end != -1 and stored[end + 2 : end + 3] in (b" ", b"\t"):
+        end = stored.find(b"\r\n", end + 2)
+    return stored if end == -1 else stored[end + 2 :]
+
+
+#: `deliver_local` as seen from here (passed in, so the two modules do not import each other).
+Deliver = Callable[..., Awaitable[Sequence[Any]]]
+
+
+async def after_commit(
+    state: Any, plans: Sequence[Plan], *, stored: bytes, envelope_from: str, deliver: Deliver
+) -> None:
+    """Send the committed plans' redirects and vacation replies.
+
+    Runs before the SMTP 250, outside the delivery transaction (SQLite has one writer, and a
+    local redirect is a delivery of its own). A redirect that fails keeps the message for
+    the user instead; only when that fails too does the error reach the SMTP layer (451, so
+    the sending server retries and nothing is lost).
+    """
+    for plan in plans:
+        for target in plan.redirects:
+            try:
+                await _redirect(state, plan, target, stored, envelope_from, deliver)
+            except Exception as error:
+                log.warning("sieve: redirect %s -> %s failed", plan.address, target, exc_info=True)
+                if not plan.copies:
+                    await _fallback_keep(state, plan, stored, envelope_from, deliver)
+                    plan.copies = [Copy(plan.default_folder)]
+                # After the keep, whose own run of the rules may note something else.
+                await _note_error(state, plan.mailbox_id, f"redirect to {target} failed: {error}")
+        if plan.reply is not None and plan.reply_to is not None:
+            try:
+                await _send(state, plan.reply, plan.reply_to, deliver)
+            except Exception as error:
+                log.warning("sieve: vacation reply of %s failed", plan.address, exc_info=True)
+                await _note_error(state, plan.mailbox_id, f"vacation reply failed: {error}")
+
+
+def _is_local(state: Any, address: str) -> bool:
+    return address.rpartition("@")[2] == str(state.settings.mail_domain).lower()
+
+
+async def _redirect(
+    state: Any, plan: Plan, target: str, stored: bytes, envelope_from: str, deliver: Deliver
+) -> None:
+    body = without_return_path(stored)
+    sender = _bare(envelope_from)
+    if _is_local(state, target):
+        if not await _mailbox_exists(state, target):
+            raise LookupError(f"no mailbox {target}")
+        await deliver(
+            state,
+            raw=body,
+            envelope_from=sender,
+            recipients=[target],
+            prepend_headers=[("Return-Path", f"<{sender}>"), ("Delivered-To", plan.address)],
+        )
+        return
+    marked = f"Delivered-To: {plan.address}\r\n".encode() + body
+    await enqueue_outbound(state, raw=marked, envelope_from=sender, recipients=[target])
+
+
+async def _mailbox_exists(state: Any, address: str) -> bool:
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session:
+        found = await session.scalar(select(Mailbox.id).where(Mailbox.address == address))
+    return found is not None
+
+
+async def _fallback_keep(
+    state: Any, plan: Plan, stored: bytes, envelope_from: str, deliver: Deliver
+) -> None:
+    """Keep the message after all; Delivered-To stops the rules from redirecting it again."""
+    sender = _bare(envelope_from)
+    await deliver(
+        state,
+        raw=without_return_path(stored),
+        envelope_from=sender,
+        recipients=[plan.address],
+        folder=plan.default_folder,
+        prepend_headers=[("Return-Path", f"<{sender}>"), ("Delivered-To", plan.address)],
+    )
+
+
+async def _send(state: Any, reply: bytes, recipient: str, deliver: Deliver) -> None:
+    """An auto-reply goes out with the null reverse-path (RFC 3834 section 3.3)."""
+    if _is_local(state, recipient):
+        await deliver(
+            state,
+            raw=reply,
+            envelope_from="",
+            recipients=[recipient],
+            prepend_headers=[("Return-Path", "<>")],
+        )
+        return
+    await enqueue_outbound(state, raw=reply, envelope_from="", recipients=[recipient])
+
+
+async def _note_error(state: Any, mailbox_id: int, error: str) -> None:
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    try:
+        async with sessionmaker() as session:
+            await _record_errors(session, mailbox_id, [error])
+            await session.commit()
+    except Exception:
+        log.warning("sieve: could not record an error for mailbox %s", mailbox_id, exc_info=True)

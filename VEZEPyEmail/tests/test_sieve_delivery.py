@@ -1,0 +1,247 @@
+"""Sieve at local delivery, on the real store: copies, flags, junk, failures, redirect, vacation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import delete, select, update
+
+from VEZEPyEmail.app.main import create_app
+from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db.models import Mailbox, Message, OutboundMessage, OutboundTask
+from VEZEPyEmail.db.sieve import SieveScript, VacationReply
+from VEZEPyEmail.services.delivery.local import deliver_local
+from VEZEPyEmail.tests.conftest import provision
+
+ALICE = "alice@vezeuniqverse.com"
+BOB = "bob@vezeuniqverse.com"
+REQUIRE = 'require ["fileinto", "imap4flags", "vacation"];\n'
+Running = Callable[[FastAPI], Any]
+
+
+@pytest.fixture
+async def app(
+    email_settings: EmailSettings, running: Running, admin_headers: dict[str, str]
+) -> AsyncIterator[FastAPI]:
+    # No outbound worker: remote redirects and replies stay in the queue to be looked at.
+    app = create_app(email_settings.model_copy(update={"outbound_worker": False}))
+    async with running(app) as client:
+        await provision(client, admin_headers, ALICE)
+        await provision(client, admin_headers, BOB)
+        async with app.state.engine.begin() as connection:  # drop the welcome mails
+            await connection.execute(delete(Message))
+        app.state.test_client = client
+        yield app
+
+
+async def set_rules(app: FastAPI, mint: Callable[..., str], user: str, script: str) -> None:
+    client: httpx.AsyncClient = app.state.test_client
+    response = await client.put(
+        "/api/rules",
+        json={"script": REQUIRE + script},
+        headers={"Authorization": f"Bearer {mint(user)}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+def mail(
+    subject: str = "Hello", *, sender: str = "carol@example.org", to: str = ALICE, extra: str = ""
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@example.org>\r\n{extra}\r\nHi there.\r\n"
+    ).encode()
+
+
+async def deliver(
+    app: FastAPI, raw: bytes, *, sender: str = "carol@example.org", **kw: Any
+) -> list[Any]:
+    return list(
+        await deliver_local(
+            app.state, raw=raw, envelope_from=sender, recipients=kw.pop("to", [ALICE]), **kw
+        )
+    )
+
+
+async def rows(app: FastAPI, address: str) -> list[dict[str, Any]]:
+    async with app.state.engine.connect() as connection:
+        result = await connection.execute(
+            select(Message.__table__)
+            .join(Mailbox, Mailbox.id == Message.mailbox_id)
+            .where(Mailbox.address == address)
+            .order_by(Message.id)
+        )
+        return [dict(row) for row in result.mappings()]
+
+
+async def last_error(app: FastAPI, address: str) -> str | None:
+    async with app.state.engine.connect() as connection:
+        error = await connection.scalar(
+            select(SieveScript.last_error)
+            .join(Mailbox, Mailbox.id == SieveScript.mailbox_id)
+            .where(Mailbox.address == address)
+        )
+    return str(error) if error is not None else None
+
+
+async def test_fileinto_creates_the_folder_and_applies_flags_and_keywords(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(
+        app,
+        mint,
+        ALICE,
+        'if header :contains "subject" "invoice" {\n'
+        '  fileinto "Archive"; fileinto "Accounts/2026"; addflag ["\\\\Flagged", "money"];\n}',
+    )
+    delivered = await deliver(app, mail("Your invoice"))
+    assert [item.folder for item in delivered] == ["Archive", "Accounts/2026"]
+    first, second = await rows(app, ALICE)
+    assert first["folder"] == "Archive" and second["folder"] == "Accounts/2026"
+    assert first["flagged"] and second["flagged"] and not first["seen"]
+    assert first["labels"] == ["money"]
+    # One row keeps the Message-ID (the duplicate guard); a retry stores nothing new.
+    assert first["message_id_header"] == "<Your.invoice@example.org>"
+    assert second["message_id_header"] is None
+    await deliver(app, mail("Your invoice"))
+    assert len(await rows(app, ALICE)) == 2
+    folders = (
+        await app.state.test_client.get(
+            "/api/folders", headers={"Authorization": f"Bearer {mint(ALICE)}"}
+        )
+    ).json()["folders"]
+    assert {"Archive", "Accounts/2026"} <= {folder["name"] for folder in folders}
+    # Other mail still lands in the INBOX (implicit keep); bob has no rules at all.
+    await deliver(app, mail("Lunch?"), to=[ALICE, BOB])
+    assert (await rows(app, ALICE))[-1]["folder"] == "INBOX"
+    assert [row["folder"] for row in await rows(app, BOB)] == ["INBOX"]
+
+
+async def test_discard_stores_nothing_and_the_sent_copy_never_runs_rules(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(app, mint, ALICE, "discard;")
+    assert await deliver(app, mail("Spam offer")) == []
+    assert await rows(app, ALICE) == []
+    await deliver(app, mail("Sent by alice", sender=ALICE), folder="Sent", seen=True)
+    assert [row["folder"] for row in await rows(app, ALICE)] == ["Sent"]
+
+
+async def test_junk_stays_in_junk_unless_a_rule_files_it(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(
+        app,
+        mint,
+        ALICE,
+        'if header :contains "subject" "newsletter" { fileinto "News"; }\n'
+        'redirect "alice.elsewhere@example.org";\n'
+        'vacation "Away.";\n',
+    )
+    await deliver(app, mail("Cheap meds"), folder="Junk", spam_score=7.0)
+    await deliver(app, mail("The newsletter"), folder="Junk", spam_score=6.0)
+    junk, news = await rows(app, ALICE)
+    assert junk["folder"] == "Junk" and junk["spam_score"] == 7.0
+    assert news["folder"] == "News"
+    # Junk is neither forwarded nor answered.
+    async with app.state.engine.connect() as connection:
+        assert await connection.scalar(select(OutboundTask.id)) is None
+        assert await connection.scalar(select(VacationReply.id)) is None
+    assert "junk" in (await last_error(app, ALICE) or "")
+
+
+async def test_a_broken_script_keeps_the_message_and_says_why(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(app, mint, ALICE, "discard;")
+    async with app.state.engine.begin() as connection:  # as if written by an older version
+        await connection.execute(update(SieveScript).values(script="if nonsense {"))
+    delivered = await deliver(app, mail("Still here"))
+    assert [item.folder for item in delivered] == ["INBOX"]
+    assert [row["subject"] for row in await rows(app, ALICE)] == ["Still here"]
+    rules = (
+        await app.state.test_client.get(
+            "/api/rules", headers={"Authorization": f"Bearer {mint(ALICE)}"}
+        )
+    ).json()
+    assert rules["last_error"].startswith("the rules could not run (SieveError: line 1")
+    assert rules["last_error_at"] is not None
+
+
+async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(app, mint, ALICE, f'redirect "{BOB}";')
+    await deliver(app, mail("Forward me"))
+    assert await rows(app, ALICE) == []
+    [copy] = await rows(app, BOB)
+    raw = await app.state.blobs.get(copy["blob_key"])
+    assert raw.startswith(b"Return-Path: <carol@example.org>\r\nDelivered-To: " + ALICE.encode())
+    assert raw.count(b"Return-Path:") == 1
+    # bob now sends everything back: the message stops at alice, who keeps it.
+    await set_rules(app, mint, BOB, f'redirect "{ALICE}";')
+    await deliver(app, mail("Ping pong"))
+    [kept] = await rows(app, ALICE)
+    assert kept["subject"] == "Ping pong" and kept["folder"] == "INBOX"
+    stored = await app.state.blobs.get(kept["blob_key"])
+    assert b"Delivered-To: bob@" in stored and b"Delivered-To: alice@" in stored
+    assert "already passed this mailbox" in (await last_error(app, ALICE) or "")
+
+
+async def test_redirect_to_a_missing_local_mailbox_falls_back_to_keep(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(app, mint, ALICE, 'redirect "ghost@vezeuniqverse.com";')
+    await deliver(app, mail("Nobody there"))
+    assert [row["subject"] for row in await rows(app, ALICE)] == ["Nobody there"]
+    assert "redirect to ghost@vezeuniqverse.com failed" in (await last_error(app, ALICE) or "")
+
+
+async def test_remote_redirect_is_queued_without_our_return_path(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(app, mint, ALICE, 'redirect "alice@example.net"; keep;')
+    await deliver(
+        app,
+        mail("Copy me"),
+        prepend_headers=[("Return-Path", "<carol@example.org>"), ("Received", "from x by y")],
+    )
+    assert [row["folder"] for row in await rows(app, ALICE)] == ["INBOX"]  # keep: also here
+    async with app.state.engine.connect() as connection:
+        task = (await connection.execute(select(OutboundTask.__table__))).mappings().one()
+        blob_key = await connection.scalar(select(OutboundMessage.blob_key))
+    assert (
+        task["recipients"] == ["alice@example.net"] and task["envelope_from"] == "carol@example.org"
+    )
+    raw = await app.state.blobs.get(blob_key)
+    assert raw.startswith(b"Delivered-To: alice@vezeuniqverse.com\r\nReceived: from x by y\r\n")
+    assert b"Return-Path" not in raw
+
+
+async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    await set_rules(
+        app, mint, ALICE, 'vacation :days 7 :subject "Out of office" "Back on Monday.";'
+    )
+    await deliver(app, mail("First", sender=BOB), sender=BOB)
+    await deliver(app, mail("Second", sender=BOB), sender=BOB)
+    await deliver(app, mail("List", sender=BOB, extra="List-Id: <x.example.org>\r\n"), sender=BOB)
+    await deliver(
+        app, mail("Robot", sender=BOB, extra="Auto-Submitted: auto-generated\r\n"), sender=BOB
+    )
+    assert len(await rows(app, ALICE)) == 4  # vacation never cancels the keep
+    [reply] = await rows(app, BOB)
+    assert reply["subject"] == "Out of office" and reply["from_addr"] == ALICE
+    assert reply["in_reply_to"] == "<First@example.org>" and reply["envelope_from"] == ""
+    raw = await app.state.blobs.get(reply["blob_key"])
+    assert b"Auto-Submitted: auto-replied" in raw and b"Back on Monday." in raw
+    # A remote sender's reply goes out through the queue with the null reverse-path.
+    await deliver(app, mail("From afar"))
+    async with app.state.engine.connect() as connection:
+        task = (await connection.execute(select(OutboundTask.__table__))).mappings().one()
+    assert task["recipients"] == ["carol@example.org"] and task["envelope_from"] == ""

@@ -1,0 +1,317 @@
+"""One match's changes, inside the caller's transaction (flush only; the caller commits).
+
+Every change goes through the rules (`Board` replays the stored moves) and the clock, and
+every write is guarded by the match's version counter: a move racing another move, a
+resignation or a flag fall either wins or gets `Conflict`, never a corrupted match.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from VEZEPyCore.errors import BadRequest, Conflict
+from VEZEPyGame.db.matches import Match, MatchMove
+from VEZEPyGame.db.models import Player
+from VEZEPyGame.services.bot import BOT_LEVELS
+from VEZEPyGame.services.connect4 import Board, IllegalMove, IllegalMoveReason
+from VEZEPyGame.services.matches.clock import (
+    TimeControl,
+    deadline,
+    elapsed_ms,
+    flag_fallen,
+    remaining_ms,
+    side_to_move,
+    stored_ms,
+)
+from VEZEPyGame.services.matches.hooks import MatchHooks
+
+MODES = ("ranked", "casual", "bot")
+SIDES = ("first", "second")
+#: Two minutes and two seconds a move, unless the app's sessions carry another (see
+#: `TIME_CONTROL_INFO_KEY`).
+DEFAULT_TIME_CONTROL = TimeControl(initial_ms=120_000, increment_ms=2_000)
+#: The app puts its configured TimeControl in every session's `info` under this key, so
+#: `create_match` honours GAME_CLOCK_* whoever calls it (the matchmaker, the bot lobby).
+TIME_CONTROL_INFO_KEY = "veze_match_time_control"
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    match: Match
+    board: Board
+    #: The mover's flag had already fallen: the match ended by timeout, the move was not made.
+    timed_out: bool = False
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def seat_of(match: Match, player_id: int) -> int | None:
+    """0 or 1 for the seat `player_id` holds in `match`; None for anyone else."""
+    if match.first_player_id == player_id:
+        return 0
+    if match.second_player_id is not None and match.second_player_id == player_id:
+        return 1
+    return None
+
+
+def player_of(match: Match, side: int) -> int | None:
+    """The player in seat `side`; None for the bot's seat."""
+    return match.first_player_id if side == 0 else match.second_player_id
+
+
+async def create_match(
+    session: AsyncSession,
+    *,
+    mode: str,
+    first_player_id: int,
+    second_player_id: int | None,
+    bot_level: int | None = None,
+    time_control: TimeControl | None = None,
+    now: datetime | None = None,
+) -> Match:
+    """A new active match; the first player moves first and their clock starts now.
+
+    Bot matches have no second player and a `bot_level`; the others two distinct players.
+    """
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    if mode == "bot":
+        if second_player_id is not None or bot_level not in BOT_LEVELS:
+            raise BadRequest("a bot match has one player and a bot level of 1 to 3")
+    elif second_player_id is None or second_player_id == first_player_id or bot_level:
+        raise BadRequest(f"a {mode} match needs two different players and no bot")
+    control = time_control or session.info.get(TIME_CONTROL_INFO_KEY) or DEFAULT_TIME_CONTROL
+    now = now or utcnow()
+    match = Match(
+        id=uuid.uuid4().hex,
+        mode=mode,
+        first_player_id=first_player_id,
+        second_player_id=second_player_id,
+        bot_level=bot_level,
+        status="active",
+        move_count=0,
+        clock_initial_ms=control.initial_ms,
+        clock_increment_ms=control.increment_ms,
+        first_clock_ms=control.initial_ms,
+        second_clock_ms=control.initial_ms,
+        turn_started_at=now,
+        deadline_at=deadline(now, control.initial_ms),
+        created_at=now,
+    )
+    session.add(match)
+    await session.flush()
+    return match
+
+
+async def get_match(session: AsyncSession, match_id: str) -> Match | None:
+    if len(match_id) != 32 or not all(ch in "0123456789abcdef" for ch in match_id):
+        return None
+    return await session.get(Match, match_id)
+
+
+async def list_moves(session: AsyncSession, match_id: str) -> list[MatchMove]:
+    rows = await session.scalars(
+        select(MatchMove).where(MatchMove.match_id == match_id).order_by(MatchMove.ply)
+    )
+    return list(rows)
+
+
+async def board_of(session: AsyncSession, match: Match) -> Board:
+    return Board.from_moves(move.column for move in await list_moves(session, match.id))
+
+
+async def players_of(session: AsyncSession, matches: Sequence[Match]) -> dict[int, Player]:
+    """The players seated in `matches`, by id (one query)."""
+    ids = {m.first_player_id for m in matches} | {
+        m.second_player_id for m in matches if m.second_player_id is not None
+    }
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Player).where(Player.id.in_(ids)))
+    return {player.id: player for player in rows}
+
+
+async def play_move(
+    session: AsyncSession,
+    *,
+    hooks: MatchHooks,
+    match: Match,
+    player_id: int | None,
+    column: int,
+    now: datetime | None = None,
+) -> MoveResult:
+    """Drop a stone for `player_id` (None: the bot) in `column`.
+
+    Raises IllegalMove (rules), Conflict with code `not_your_turn`, or Conflict when the match
+    changed meanwhile. A mover whose flag has fallen loses by timeout instead (`timed_out`).
+    """
+    now = now or utcnow()
+    board = await board_of(session, match)
+    if match.status != "active":
+        raise IllegalMove(IllegalMoveReason.GAME_OVER, "the match is over")
+    side = side_to_move(match)
+    if player_of(match, side) != player_id or (player_id is None and match.mode != "bot"):
+        raise Conflict("it is not your turn", code="not_your_turn")
+    if flag_fallen(match, now):
+        await _finish(session, hooks, match, result=SIDES[1 - side], end_reason="timeout", now=now)
+        return MoveResult(match, board, timed_out=True)
+    board = board.play(column)  # IllegalMove with the reason
+    left = remaining_ms(match, side, now) + match.clock_increment_ms
+    if side == 0:
+        match.first_clock_ms = left
+    else:
+        match.second_clock_ms = left
+    session.add(
+        MatchMove(
+            match_id=match.id,
+            ply=match.move_count,
+            column=column,
+            player_id=player_id,
+            clock_ms=left,
+            played_at=now,
+        )
+    )
+    match.move_count += 1
+    match.turn_started_at = now
+    match.deadline_at = deadline(now, stored_ms(match, 1 - side))
+    if board.winner is not None:
+        await _finish(
+            session, hooks, match, result=SIDES[board.winner], end_reason="four_in_a_row", now=now
+        )
+    elif board.is_full:
+        await _finish(session, hooks, match, result="draw", end_reason="draw", now=now)
+    else:
+        await _flush(session)
+    return MoveResult(match, board)
+
+
+async def resign(
+    session: AsyncSession,
+    *,
+    hooks: MatchHooks,
+    match: Match,
+    player_id: int,
+    now: datetime | None = None,
+) -> Match:
+    """`player_id` gives up: the other side wins (even out of turn)."""
+    now = now or utcnow()
+    side = seat_of(match, player_id)
+    if side is None:
+        raise Conflict("only the players can resign")
+    if match.status != "active":
+        raise IllegalMove(IllegalMoveReason.GAME_OVER, "the match is over")
+    if flag_fallen(match, now):
+        # Time had already decided it; resigning afterwards does not change the result.
+        await _finish(
+            session,
+            hooks,
+            match,
+            result=SIDES[1 - side_to_move(match)],
+            end_reason="timeout",
+            now=now,
+        )
+        return match
+    await _finish(session, hooks, match, result=SIDES[1 - side], end_reason="resign", now=now)
+    return match
+
+
+def clock_flag_fallen(match: Match, now: datetime | None = None) -> bool:
+    """True when the side to move of an active match is out of time."""
+    return flag_fallen(match, now or utcnow())
+
+
+async def check_flag(
+    session: AsyncSession, *, hooks: MatchHooks, match: Match, now: datetime | None = None
+) -> bool:
+    """Finish `match` by timeout if the side to move is out of time; True when it did."""
+    now = now or utcnow()
+    if not flag_fallen(match, now):
+        return False
+    loser = side_to_move(match)
+    await _finish(session, hooks, match, result=SIDES[1 - loser], end_reason="timeout", now=now)
+    return True
+
+
+async def overdue_match_ids(session: AsyncSession, *, now: datetime, limit: int = 100) -> list[str]:
+    """Active matches whose side to move is out of time (the clock sweeper's work)."""
+    rows = await session.scalars(
+        select(Match.id)
+        .where(Match.status == "active", Match.deadline_at <= now)
+        .order_by(Match.deadline_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def stalled_bot_match_ids(
+    session: AsyncSession, *, before: datetime, limit: int = 100
+) -> list[str]:
+    """Bot matches waiting on the bot since before `before`: its reply was lost (a restart)."""
+    rows = await session.scalars(
+        select(Match.id)
+        .where(
+            Match.status == "active",
+            Match.mode == "bot",
+            Match.move_count % 2 == 1,
+            Match.turn_started_at < before,
+        )
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def list_player_matches(
+    session: AsyncSession, *, player_id: int, status: str | None = None, limit: int = 50
+) -> list[Match]:
+    """`player_id`'s matches, newest first."""
+    query = select(Match).where(
+        or_(Match.first_player_id == player_id, Match.second_player_id == player_id)
+    )
+    if status is not None:
+        query = query.where(Match.status == status)
+    rows = await session.scalars(query.order_by(Match.created_at.desc()).limit(limit))
+    return list(rows)
+
+
+async def _finish(
+    session: AsyncSession,
+    hooks: MatchHooks,
+    match: Match,
+    *,
+    result: str,
+    end_reason: str,
+    now: datetime,
+) -> None:
+    if match.status == "active":
+        # Freeze the running clock at what was left.
+        side = side_to_move(match)
+        left = max(0, stored_ms(match, side) - elapsed_ms(match.turn_started_at, now))
+        if side == 0:
+            match.first_clock_ms = left
+        else:
+            match.second_clock_ms = left
+    match.status = "finished"
+    match.result = result
+    match.end_reason = end_reason
+    match.winner_player_id = None if result == "draw" else player_of(match, SIDES.index(result))
+    match.finished_at = now
+    match.deadline_at = None
+    await _flush(session)
+    await hooks.run_on_finished(session, match)
+
+
+async def _flush(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except (StaleDataError, IntegrityError) as exc:
+        raise Conflict("the match changed meanwhile; reload it", code="match_changed") from exc

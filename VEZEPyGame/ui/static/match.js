@@ -1,0 +1,155 @@
+// The live board: render the match state, follow the match's SSE stream, send moves.
+// Same-origin requests carry the game's HttpOnly session cookie; unsafe ones the CSRF header.
+(function () {
+  "use strict";
+  const root = document.getElementById("match");
+  if (!root) return;
+  const mySide = root.dataset.mySide || null;
+  const api = root.dataset.api;
+  const csrf = root.dataset.csrf;
+  const board = document.getElementById("board");
+  const statusLine = document.getElementById("status-line");
+  const errorLine = document.getElementById("error-line");
+  const resign = document.getElementById("resign");
+  let state = JSON.parse(root.dataset.state);
+  let receivedAt = performance.now();
+  let pending = false;
+  let source = null;
+
+  const REASONS = {
+    four_in_a_row: "four in a row", resign: "resignation", timeout: "time", draw: "a full board",
+  };
+
+  function freshness(s) { return s.moves.length * 2 + (s.status === "finished" ? 1 : 0); }
+
+  function seatName(side) { return state[side].display_name; }
+
+  function describe() {
+    if (state.status === "finished") {
+      const reason = REASONS[state.end_reason] || state.end_reason;
+      if (state.result === "draw") return "Draw: " + reason + ".";
+      if (mySide) {
+        return (state.result === mySide ? "You won" : "You lost") + " by " + reason + ".";
+      }
+      return seatName(state.result) + " won by " + reason + ".";
+    }
+    if (mySide && state.to_move === mySide) return "Your move: pick a column.";
+    if (mySide) return seatName(state.to_move) + " is thinking…";
+    return seatName(state.to_move) + " to move.";
+  }
+
+  function clockText(ms) {
+    const seconds = Math.max(0, Math.ceil(ms / 1000));
+    return Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+  }
+
+  function renderClocks() {
+    const elapsed = performance.now() - receivedAt;
+    for (const side of ["first", "second"]) {
+      let ms = state.clock[side + "_ms"];
+      if (state.clock.running === side) ms -= elapsed;
+      const clock = document.getElementById("clock-" + side);
+      clock.textContent = clockText(ms);
+      clock.classList.toggle("low", ms < 15000 && state.status === "active");
+      document.getElementById("seat-" + side).classList.toggle(
+        "to-move", state.clock.running === side);
+    }
+  }
+
+  function render() {
+    const winning = new Set(state.winning_cells.map(function (c) { return c[0] + ":" + c[1]; }));
+    const lastColumn = state.moves.length ? state.moves[state.moves.length - 1] : null;
+    const myTurn = state.status === "active" && mySide !== null && state.to_move === mySide;
+    board.querySelectorAll(".board-column").forEach(function (columnEl) {
+      const column = Number(columnEl.dataset.column);
+      let top = null;
+      columnEl.querySelectorAll(".cell").forEach(function (cell) {
+        const row = Number(cell.dataset.row);
+        const value = state.board[5 - row][column];
+        cell.classList.toggle("stone-first", value === 1);
+        cell.classList.toggle("stone-second", value === 2);
+        cell.classList.toggle("winning", winning.has(column + ":" + row));
+        if (value && (top === null || row > top)) top = row;
+        cell.classList.remove("last-move");
+      });
+      if (column === lastColumn && top !== null) {
+        columnEl.querySelector('.cell[data-row="' + top + '"]').classList.add("last-move");
+      }
+      columnEl.disabled = !myTurn || pending || state.board[0][column] !== 0;
+    });
+    statusLine.textContent = describe();
+    const over = state.status === "finished";
+    if (resign) resign.hidden = over;
+    document.getElementById("replay-link").hidden = !over;
+    document.getElementById("lobby-link").hidden = !over;
+    root.dataset.status = state.status;
+    root.dataset.moves = String(state.moves.length);
+    renderClocks();
+    if (over && source) { source.close(); source = null; }
+  }
+
+  function accept(next) {
+    if (freshness(next) < freshness(state)) return; // an older state arriving late
+    state = next;
+    receivedAt = performance.now();
+    render();
+  }
+
+  function showError(text) {
+    errorLine.textContent = text;
+    errorLine.hidden = !text;
+  }
+
+  async function post(path, body) {
+    pending = true;
+    render();
+    showError("");
+    try {
+      const response = await fetch(api + path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(body || {}),
+      });
+      const data = await response.json().catch(function () { return {}; });
+      if (response.ok) { pending = false; accept(data); return; }
+      if (response.status === 401) { window.location.reload(); return; }
+      showError(data.detail || "The server refused that move.");
+      await refresh();
+    } catch (error) {
+      showError("Could not reach the server; check your connection.");
+    } finally {
+      pending = false;
+      render();
+    }
+  }
+
+  async function refresh() {
+    const response = await fetch(api, { credentials: "same-origin" });
+    if (response.ok) accept(await response.json());
+  }
+
+  board.addEventListener("click", function (event) {
+    const columnEl = event.target.closest(".board-column");
+    if (!columnEl || columnEl.disabled) return;
+    post("/moves", { column: Number(columnEl.dataset.column) });
+  });
+  if (resign) {
+    resign.addEventListener("click", function () {
+      if (window.confirm("Resign this match?")) post("/resign");
+    });
+  }
+
+  function listen() {
+    if (!window.EventSource || state.status !== "active") return;
+    source = new EventSource(api + "/events");
+    for (const name of ["state", "match.started", "match.move", "match.finished"]) {
+      source.addEventListener(name, function (event) { accept(JSON.parse(event.data)); });
+    }
+    // EventSource reconnects by itself; each reconnection starts with the whole state.
+  }
+
+  render();
+  listen();
+  window.setInterval(function () { if (state.status === "active") renderClocks(); }, 250);
+})();
