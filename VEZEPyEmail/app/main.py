@@ -12,6 +12,8 @@ from VEZEPyCore.web.app import StartupHook, create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
 from VEZEPyEmail.app.routers import (
     admin,
+    compose,
+    contacts,
     events,
     folders,
     mailboxes,
@@ -20,8 +22,11 @@ from VEZEPyEmail.app.routers import (
     rules,
     threads,
     ui,
+    uploads,
 )
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.compose.errors import install_compose_errors
+from VEZEPyEmail.services.compose.runtime import compose_runtime
 from VEZEPyEmail.services.metrics import install_email_metrics
 from VEZEPyEmail.services.outbound.worker import outbound_worker
 from VEZEPyEmail.services.smtp.server import smtp_listeners
@@ -61,7 +66,12 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
 
     # The SMTP listeners come after the store they deliver into (off unless smtp_enabled) and
     # after the outbound worker they queue remote mail for.
-    startup_hooks: list[StartupHook] = [start_mail_store, outbound_worker, smtp_listeners]
+    startup_hooks: list[StartupHook] = [
+        start_mail_store,
+        compose_runtime,
+        outbound_worker,
+        smtp_listeners,
+    ]
     app = create_service_app(
         name="email",
         title="VEZE Email",
@@ -76,6 +86,9 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
             mailboxes.router,
             events.router,
             ui.router,
+            compose.router,
+            uploads.router,
+            contacts.router,
             rules.router,
             threads.router,
             admin.router,
@@ -83,6 +96,7 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
         on_startup=_compose(startup_hooks),
     )
     install_sso(app, WEBMAIL_SSO)
+    install_compose_errors(app)
     install_email_metrics(app)
     return app
 

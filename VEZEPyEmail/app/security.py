@@ -18,6 +18,10 @@ from VEZEPyCore.errors import BadRequest, Forbidden
 ReadPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_READ))
 ]
+#: Composing and sending (drafts, uploads, `POST /api/send`) need `email.send`.
+SendPrincipal = Annotated[
+    Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_SEND))
+]
 AdminPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_ADMIN))
 ]

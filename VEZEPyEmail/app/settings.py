@@ -78,6 +78,22 @@ class EmailSettings(CoreSettings):
     dkim_selector: str = Field("veze1", validation_alias=_env("EMAIL_DKIM_SELECTOR"))
     # -- end outbound delivery ----------------------------------------------------------------
 
+    # -- sending over HTTP (services/compose, services/uploads) --------------------------------
+    #: Largest single attachment upload; a whole message stays within `max_message_bytes`.
+    upload_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, le=200 * 1024 * 1024, validation_alias=_env("EMAIL_UPLOAD_MAX_SIZE")
+    )
+    #: An upload no message or draft has used is deleted after this many seconds.
+    upload_ttl_seconds: float = Field(
+        24 * 3600.0, gt=0, le=30 * 86400, validation_alias=_env("EMAIL_UPLOAD_TTL")
+    )
+    #: Messages one user may send over HTTP per window (`POST /api/send`, draft send).
+    send_rate_limit: int = Field(100, ge=1, le=100_000, validation_alias=_env("EMAIL_SEND_RATE"))
+    send_rate_window_seconds: int = Field(
+        3600, ge=1, le=86400, validation_alias=_env("EMAIL_SEND_RATE_WINDOW")
+    )
+    # -- end sending over HTTP ----------------------------------------------------------------
+
     @model_validator(mode="after")
     def _defaults_under_var_dir(self) -> Any:
         # frozen model: derived defaults are set through __dict__ once, during validation

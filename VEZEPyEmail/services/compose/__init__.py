@@ -1,0 +1,1 @@
+"""Composing and sending over HTTP: drafts, reply/forward prefills, RFC 5322 messages."""

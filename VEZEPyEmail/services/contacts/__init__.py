@@ -1,0 +1,1 @@
+"""Address autocompletion from the people in the caller's own mail."""

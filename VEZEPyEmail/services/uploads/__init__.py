@@ -1,0 +1,1 @@
+"""Attachment uploads for messages composed over HTTP: owned, size-limited, short-lived."""
