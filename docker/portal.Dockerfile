@@ -65,4 +65,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 
 # --proxy-headers trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (uvicorn's default:
 # 127.0.0.1); set that variable to the reverse proxy's address when one sits in front.
-CMD ["uvicorn", "VEZEPyUniQVerse.app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["uvicorn", "VEZEPyUniQVerse.app.main:app", "--log-config", "VEZEPyCore/observability/logging/portal.json", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

@@ -8,6 +8,8 @@ import re
 import time
 from typing import Any
 
+from opentelemetry import trace
+
 from VEZEPyCore.observability.request_id import current_request_id
 
 _TOKEN_IN_TEXT = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
@@ -23,6 +25,9 @@ def redact(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, message, and the request id and
+    trace id of the request being served (so a log line leads to its trace and back)."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -39,9 +44,11 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id.get()
         if request_id:
             entry["request_id"] = request_id
-        trace_id = getattr(record, "otelTraceID", None)
-        if trace_id and trace_id != "0":
-            entry["trace_id"] = trace_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            # The W3C trace-context spelling, as tracing back ends and `traceparent` show it.
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

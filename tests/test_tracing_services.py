@@ -1,0 +1,158 @@
+"""Tracing across services and the JSON logs that point at it.
+
+- With `OTEL_ENABLED=1`, a Game -> Email call is one trace: Email's server span is the child of
+  Game's httpx client span (W3C `traceparent` propagated), both exported by the in-memory
+  exporter.
+- A service started as the Procfile starts it (uvicorn with its `--log-config`) writes only
+  JSON lines, and the line of a request carries its request id (also returned in
+  `X-Request-ID`) and its trace id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.exported_metrics import Running
+from tests.test_integration_game_email import ALICE, bearer, provision
+from VEZEPyCore.observability.log_config import SERVICES, config_path, render
+from VEZEPyCore.testing import free_port, serve_app
+from VEZEPyEmail.app.main import create_app as create_email_app
+from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyGame.app.main import create_app as create_game_app
+from VEZEPyGame.app.settings import GameSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+Minter = Callable[..., str]
+
+
+def spans_of(exporter: InMemorySpanExporter, kind: str) -> list[ReadableSpan]:
+    return [span for span in exporter.get_finished_spans() if span.kind.name == kind]
+
+
+async def test_a_game_to_email_call_is_one_trace(
+    running: Running, game_settings: GameSettings, email_settings: EmailSettings, mint: Minter
+) -> None:
+    traced = {"otel_enabled": True}
+    email_app = create_email_app(email_settings.model_copy(update=traced))
+    exporter = InMemorySpanExporter()
+    email_app.state.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    token = mint(
+        ALICE, audience=["veze-game", "veze-email"], scopes=("game.read_mail", "email.read")
+    )
+    # Email on a real socket: the trace context can only cross in the `traceparent` header.
+    async with serve_app(email_app) as email_url:
+        game_app = create_game_app(
+            game_settings.model_copy(update={**traced, "service_urls": {"email": email_url}})
+        )
+        game_app.state.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        async with (
+            httpx.AsyncClient(base_url=email_url, timeout=10) as email,
+            running(game_app) as game,
+        ):
+            await provision(email, mint, ALICE)
+            exporter.clear()
+            response = await game.get("/email/mail", params={"user": ALICE}, headers=bearer(token))
+    assert response.status_code == 200, response.text
+
+    servers = {
+        span.resource.attributes["service.name"]: span for span in spans_of(exporter, "SERVER")
+    }
+    game_server, email_server = servers["veze-game"], servers["veze-email"]
+    assert game_server.attributes is not None and email_server.attributes is not None
+    assert game_server.attributes["http.route"] == "/email/mail"
+    assert email_server.attributes["http.route"] == "/api/messages"
+    (client,) = [
+        span
+        for span in spans_of(exporter, "CLIENT")
+        if span.resource.attributes["service.name"] == "veze-game"
+    ]
+    assert game_server.context is not None and email_server.context is not None
+    assert client.context is not None and client.parent is not None
+    trace_id = game_server.context.trace_id
+    assert client.context.trace_id == email_server.context.trace_id == trace_id
+    # Game's request -> its call to Email -> Email's request: one causal chain.
+    assert client.parent.span_id == game_server.context.span_id
+    assert email_server.parent is not None
+    assert email_server.parent.span_id == client.context.span_id
+
+
+def test_log_configs_are_what_log_config_py_writes() -> None:
+    for service in SERVICES:
+        assert config_path(service).read_text() == render(service), (
+            f"run python -m VEZEPyCore.observability.log_config ({service})"
+        )
+        assert f"logging/{service}.json" in (ROOT / "Procfile").read_text()
+        assert f"logging/{service}.json" in (ROOT / "docker" / f"{service}.Dockerfile").read_text()
+
+
+def test_a_served_service_logs_json_with_request_and_trace_ids(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("UNI_", "GAME_", "EMAIL_", "VEZE_", "OTEL_", "REDIS"))
+    }
+    env.update(
+        {
+            "VEZE_VAR_DIR": str(tmp_path / "var"),
+            "VEZE_ENV": "test",
+            "EMAIL_SMTP_ENABLED": "0",
+            "EMAIL_OUTBOUND_WORKER": "0",
+            "OTEL_ENABLED": "1",
+        }
+    )
+    command = [
+        sys.executable, "-m", "uvicorn", "VEZEPyEmail.app.main:app",
+        "--log-config", str(config_path("email").relative_to(ROOT)),
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    log = (tmp_path / "email.log").open("w+")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "uvicorn exited"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/api/messages",
+            params={"user": ALICE, "access_token": "secret-token-value"},
+            headers={"X-Request-ID": "req-trace-check-1"},
+            timeout=5,
+        )
+        assert response.status_code == 401
+        assert response.headers["x-request-id"] == "req-trace-check-1"
+        generated = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert len(generated.headers["x-request-id"]) == 32  # made up when none is sent
+        deadline = time.monotonic() + 10
+        while "req-trace-check-1" not in (tmp_path / "email.log").read_text():
+            assert time.monotonic() < deadline, "the request was not logged"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+    text = (tmp_path / "email.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # all JSON
+    assert {line["service"] for line in lines} == {"email"}
+    (access,) = [line for line in lines if line.get("request_id") == "req-trace-check-1"]
+    assert access["logger"] == "uvicorn.access"
+    assert len(access["trace_id"]) == 32 and int(access["trace_id"], 16) != 0
+    assert "secret-token-value" not in text and "access_token=[redacted]" in access["message"]
