@@ -108,6 +108,9 @@ async def test_reply_draft_keeps_its_thread(setup: Setup) -> None:
         headers=setup.auth(BOB),
     )
     draft_id = created.json()["id"]
+    in_drafts = await setup.detail(BOB, draft_id)  # the draft sits in the conversation
+    assert in_drafts["thread_id"] == first.json()["message_id"]
+    assert in_drafts["in_reply_to"] == first.json()["message_id"]
     read = (await client.get(f"/api/drafts/{draft_id}", headers=setup.auth(BOB))).json()
     assert read["in_reply_to"] == original["id"] and read["to"] == [ALICE]
     sent = await client.post(f"/api/drafts/{draft_id}/send", headers=setup.auth(BOB))

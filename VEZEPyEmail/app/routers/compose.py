@@ -183,7 +183,9 @@ async def replace_draft(
         for_sending=False,
     )
     raw = _draft_bytes(composition, settings)
-    await drafts.replace_draft(session, blobs, draft_id=draft_id, raw=raw)
+    await drafts.replace_draft(
+        session, blobs, draft_id=draft_id, mailbox_id=sender.mailbox_id, raw=raw
+    )
     await session.commit()
     await publish_mail_event(
         bus, sender.address, "message.updated", id=draft_id, folder=drafts.DRAFTS

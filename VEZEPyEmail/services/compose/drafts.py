@@ -16,13 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from VEZEPyEmail.db.models import Folder, Message
 from VEZEPyEmail.services.messages.mime import summarise
 from VEZEPyEmail.services.store.blobs import BlobStore
+from VEZEPyEmail.services.threads.service import resolve_thread_id
 
 DRAFTS = "Drafts"
 
 
-def _columns(raw: bytes, key: str) -> dict[str, object]:
+async def _columns(
+    session: AsyncSession, *, mailbox_id: int, raw: bytes, key: str
+) -> dict[str, object]:
     summary = summarise(raw)
     now = datetime.now(UTC)
+    # A reply draft sits in its conversation, found the way delivery finds it.
+    thread_id = await resolve_thread_id(session, mailbox_id=mailbox_id, summary=summary)
     return {
         "subject": summary.subject,
         "from_addr": summary.from_addr,
@@ -36,7 +41,7 @@ def _columns(raw: bytes, key: str) -> dict[str, object]:
         "blob_key": key,
         "in_reply_to": summary.in_reply_to,
         "references_header": summary.references_header,
-        "thread_id": summary.thread_id,
+        "thread_id": thread_id,
         "has_attachments": summary.has_attachments,
     }
 
@@ -73,7 +78,7 @@ async def create_draft(
         labels=[],
         envelope_from=address,
         auth_results="",
-        **_columns(raw, key),
+        **await _columns(session, mailbox_id=mailbox_id, raw=raw, key=key),
     )
     session.add(row)
     await session.flush()
@@ -81,10 +86,10 @@ async def create_draft(
 
 
 async def replace_draft(
-    session: AsyncSession, blobs: BlobStore, *, draft_id: int, raw: bytes
+    session: AsyncSession, blobs: BlobStore, *, draft_id: int, mailbox_id: int, raw: bytes
 ) -> None:
     key = await blobs.put(raw)
-    values = _columns(raw, key)
+    values = await _columns(session, mailbox_id=mailbox_id, raw=raw, key=key)
     await session.execute(update(Message).where(Message.id == draft_id).values(**values))
     await session.flush()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.errors import NotFound
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox, Message
@@ -71,7 +72,7 @@ async def send_composition(
     sender: Sender,
     fields: Mapping[str, list[str]],
     draft_id: int | None = None,
-    used_uploads: list[str] = (),  # type: ignore[assignment]
+    used_uploads: Sequence[str] = (),
 ) -> SendRead:
     """Deliver `composition` as `sender`; durable for every recipient when it returns."""
     settings: EmailSettings = state.settings
@@ -140,6 +141,8 @@ async def _file_sent_copy(state: Any, *, raw: bytes, sender: Sender) -> int:
         folder="Sent",
         seen=True,
     )
+    if not delivered:  # the sender's own mailbox vanished mid-send
+        raise NotFound(f"no mailbox for {sender.address}")
     first = delivered[0]
     if not first.duplicate:
         return int(first.id)

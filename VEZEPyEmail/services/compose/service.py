@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from VEZEPyCore.auth.principal import Principal
-from VEZEPyCore.errors import Forbidden, NotFound
+from VEZEPyCore.errors import AppError, Forbidden, NotFound
 from VEZEPyEmail.app.security import normalise_local_address
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox
@@ -29,6 +29,7 @@ from VEZEPyEmail.services.uploads.schemas import UploadRead
 from VEZEPyEmail.services.uploads.store import (
     OCTET_STREAM,
     UploadNotFound,
+    UploadQuotaExceeded,
     UploadStore,
     derived_id,
 )
@@ -201,13 +202,16 @@ async def materialise(
     """The attachments of a stored message as the caller's uploads (stable ids per source)."""
     reads: list[UploadRead] = []
     for index, item in enumerate(attachments):
-        upload = await uploads.put(
-            owner,
-            data=item.data,
-            filename=item.filename,
-            content_type=item.content_type,
-            upload_id=derived_id(owner, source, index),
-        )
+        try:
+            upload = await uploads.put(
+                owner,
+                data=item.data,
+                filename=item.filename,
+                content_type=item.content_type,
+                upload_id=derived_id(owner, source, index),
+            )
+        except UploadQuotaExceeded as exc:
+            raise AppError(str(exc), status_code=413, code="upload_quota_exceeded") from exc
         reads.append(
             UploadRead(
                 id=upload.id,
