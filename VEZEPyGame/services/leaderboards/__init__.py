@@ -1,0 +1,1 @@
+"""Leaderboards per season and mode: SQL is the record, a Redis sorted set the hot path."""

@@ -1,0 +1,204 @@
+"""The leaderboard service: writes go to SQL (the record), reads to Redis when it is ready.
+
+Without Redis every call is answered from SQL. With Redis, a board is copied into a sorted
+set the first time it is read (in the background; SQL answers meanwhile), and each counted
+result is copied after its SQL commit. `reconcile` re-copies recently changed rows so a crash
+between a commit and its copy heals by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from VEZEPyGame.services.leaderboards import sql_store
+from VEZEPyGame.services.leaderboards.redis_store import DEFAULT_PREFIX, RedisBoards
+from VEZEPyGame.services.leaderboards.standings import Board, Neighbourhood, Outcome, Standing
+
+log = logging.getLogger(__name__)
+
+REBUILD_PAGE = 5000
+REBUILD_LOCK_SECONDS = 300
+MAX_LIMIT = 100
+MAX_SPAN = 25
+
+
+class Leaderboards:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis_client: redis_asyncio.Redis | None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self._engine = engine
+        self._client = redis_client
+        self._redis = RedisBoards(redis_client, prefix=prefix) if redis_client is not None else None
+        self._rebuilds: dict[Board, asyncio.Task[None]] = {}
+
+    @classmethod
+    def from_url(
+        cls, engine: AsyncEngine, redis_url: str | None, *, prefix: str = DEFAULT_PREFIX
+    ) -> Leaderboards:
+        client = (
+            redis_asyncio.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+            if redis_url
+            else None
+        )
+        return cls(engine, client, prefix=prefix)
+
+    @property
+    def uses_redis(self) -> bool:
+        return self._redis is not None
+
+    async def close(self) -> None:
+        for task in self._rebuilds.values():
+            task.cancel()
+        await asyncio.gather(*self._rebuilds.values(), return_exceptions=True)
+        self._rebuilds.clear()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def top(self, board: Board, *, limit: int, offset: int = 0) -> list[Standing]:
+        limit = max(1, min(limit, MAX_LIMIT))
+        if self._redis is not None:
+            try:
+                cached = await self._redis.top(board, limit=limit, offset=offset)
+            except RedisError:
+                log.warning("leaderboard read from Redis failed; answering from SQL")
+                cached = None
+            if cached is not None:
+                return cached
+            self._schedule_rebuild(board)
+        async with self._engine.connect() as connection:
+            return await sql_store.top(connection, board, limit=limit, offset=offset)
+
+    async def neighbourhood(
+        self, board: Board, player_id: int, *, span: int = 5
+    ) -> Neighbourhood | None:
+        """The player's rank with `span` players either side; None without an entry."""
+        span = max(0, min(span, MAX_SPAN))
+        if self._redis is not None:
+            try:
+                cached = await self._redis.neighbourhood(board, player_id, span=span)
+            except RedisError:
+                log.warning("leaderboard read from Redis failed; answering from SQL")
+                cached = None
+            if cached is False:
+                return None
+            if isinstance(cached, Neighbourhood):
+                return cached
+            self._schedule_rebuild(board)
+        async with self._engine.connect() as connection:
+            return await sql_store.neighbourhood(connection, board, player_id, span=span)
+
+    async def standing(self, board: Board, player_id: int) -> Standing | None:
+        found = await self.neighbourhood(board, player_id, span=0)
+        return found.me if found is not None else None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def record(
+        self,
+        connection: AsyncConnection,
+        board: Board,
+        *,
+        player_id: int,
+        score: int,
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
+        """Count one game in SQL, inside the caller's transaction; call `copy` after commit."""
+        await sql_store.record_outcome(
+            connection, board, player_id=player_id, score=score, outcome=outcome, now=now
+        )
+
+    async def copy(self, board: Board, player_ids: Sequence[int]) -> None:
+        """Copy the committed SQL rows of these players into Redis (no-op without Redis)."""
+        if self._redis is None or not player_ids:
+            return
+        async with self._engine.connect() as connection:
+            rows = await sql_store.rows_for(connection, board, player_ids)
+        try:
+            await self._redis.push(board, rows)
+        except RedisError:
+            # The SQL record is safe; the next reconcile pass brings Redis up to date.
+            log.warning("could not copy leaderboard entries to Redis", exc_info=True)
+
+    async def submit(self, board: Board, *, player_id: int, score: int, outcome: Outcome) -> None:
+        """Count one game for a player in its own transaction, then copy it to Redis."""
+        async with self._engine.begin() as connection:
+            await self.record(
+                connection,
+                board,
+                player_id=player_id,
+                score=score,
+                outcome=outcome,
+                now=datetime.now(UTC),
+            )
+        await self.copy(board, [player_id])
+
+    # -- keeping Redis in step -----------------------------------------------------------------
+
+    async def rebuild(self, board: Board) -> bool:
+        """Copy a whole board from SQL to Redis; False when another worker is already at it."""
+        if self._redis is None:
+            return False
+        if not await self._redis.try_lock_rebuild(board, seconds=REBUILD_LOCK_SECONDS):
+            return False
+        try:
+            after = 0
+            while True:
+                async with self._engine.connect() as connection:
+                    page = await sql_store.rows_after(
+                        connection, board, after_player_id=after, limit=REBUILD_PAGE
+                    )
+                if not page:
+                    break
+                await self._redis.push(board, page)
+                after = page[-1].player_id
+            await self._redis.mark_ready(board)
+            return True
+        finally:
+            await self._redis.unlock_rebuild(board)
+
+    async def reconcile(self, board: Board, *, since: datetime) -> int:
+        """Re-copy the rows changed since `since` (version-checked, so harmless if current)."""
+        if self._redis is None:
+            return 0
+        async with self._engine.connect() as connection:
+            rows = await sql_store.rows_changed_since(
+                connection, board, since=since, limit=REBUILD_PAGE
+            )
+        return await self._redis.push(board, rows)
+
+    async def wait_for_rebuilds(self) -> None:
+        """Let scheduled rebuilds finish (tests, benchmarks)."""
+        await asyncio.gather(*self._rebuilds.values(), return_exceptions=True)
+
+    def _schedule_rebuild(self, board: Board) -> None:
+        task = self._rebuilds.get(board)
+        if task is not None and not task.done():
+            return
+        self._rebuilds[board] = asyncio.create_task(
+            self._rebuild_quietly(board), name=f"leaderboard-rebuild-{board.season_id}"
+        )
+
+    async def _rebuild_quietly(self, board: Board) -> None:
+        try:
+            await self.rebuild(board)
+        except Exception:
+            log.exception("leaderboard rebuild failed for %s", board)
+
+
+def reconcile_since(now: datetime, interval_seconds: float) -> datetime:
+    """Look back two intervals, so a pass that ran late still overlaps the previous one."""
+    return now - timedelta(seconds=2 * interval_seconds)

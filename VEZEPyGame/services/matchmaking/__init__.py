@@ -1,0 +1,1 @@
+"""Matchmaking: queue tickets per mode and region, paired by rating inside a widening window."""

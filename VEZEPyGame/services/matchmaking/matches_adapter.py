@@ -1,0 +1,27 @@
+"""The default `StartMatch`: create the match through the match service, in the claim's
+transaction (so the tickets are matched exactly when the match exists).
+
+The match service keeps bot games in their own mode ("bot", one player and a level), so a
+queue ticket filled by a bot starts a "bot" match; the ticket keeps its queue's mode. Bot games
+move no rating either way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from VEZEPyGame.services.matches.service import create_match
+from VEZEPyGame.services.matchmaking.start import MatchRequest
+
+BOT_MODE = "bot"
+
+
+async def start_with_match_service(session: AsyncSession, request: MatchRequest) -> str:
+    match = await create_match(
+        session,
+        mode=BOT_MODE if request.bot_level is not None else request.mode,
+        first_player_id=request.first_player_id,
+        second_player_id=request.second_player_id,
+        bot_level=request.bot_level,
+    )
+    return match.id

@@ -1,0 +1,163 @@
+"""The competitive layer's place in the app: leaderboards, matchmaker and the rating hooks.
+
+`competition_runtime` runs inside the app's lifespan (after the shared runtime, so the engine
+and the bus exist) and puts `leaderboards` and `matchmaker` on `app.state`. The settings come
+from `app.state.competition_settings` (tests set it) or the environment; the way matches start
+from `app.state.start_match` (tests set it) or the match service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from VEZEPyCore.settings import CoreSettings
+from VEZEPyGame.db.competition import RatingChange
+from VEZEPyGame.services.leaderboards.seasons import current_season
+from VEZEPyGame.services.leaderboards.service import Leaderboards, reconcile_since
+from VEZEPyGame.services.leaderboards.standings import Board
+from VEZEPyGame.services.matchmaking.config import CompetitionSettings
+from VEZEPyGame.services.matchmaking.matches_adapter import start_with_match_service
+from VEZEPyGame.services.matchmaking.start import StartMatch
+from VEZEPyGame.services.matchmaking.worker import Matchmaker
+from VEZEPyGame.services.ratings.service import (
+    RATED_MODES,
+    FinishedMatch,
+    apply_match_result,
+    rated_players,
+)
+
+log = logging.getLogger(__name__)
+
+
+def competition_settings(app: FastAPI) -> CompetitionSettings:
+    settings = getattr(app.state, "competition_settings", None)
+    if settings is None:
+        settings = CompetitionSettings()
+        app.state.competition_settings = settings
+    assert isinstance(settings, CompetitionSettings)
+    return settings
+
+
+def default_start_match() -> StartMatch:
+    """Matches start through the match service."""
+    return start_with_match_service
+
+
+@asynccontextmanager
+async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIterator[None]:
+    config = competition_settings(app)
+    leaderboards = Leaderboards.from_url(
+        app.state.engine, settings.redis_url, prefix=config.leaderboard_redis_prefix
+    )
+    app.state.leaderboards = leaderboards
+    start_match: StartMatch | None = getattr(app.state, "start_match", None)
+    matchmaker = Matchmaker(
+        sessionmaker=app.state.sessionmaker,
+        bus=app.state.bus,
+        start_match=start_match or default_start_match(),
+        settings=config,
+    )
+    app.state.matchmaker = matchmaker
+    reconciler: asyncio.Task[None] | None = None
+    if config.matchmaker_enabled:
+        matchmaker.start()
+        app.state.ready_checks["matchmaker"] = matchmaker.check_running
+    if leaderboards.uses_redis:
+        reconciler = asyncio.create_task(_reconcile_forever(app, config), name="lb-reconcile")
+    try:
+        yield
+    finally:
+        if reconciler is not None:
+            reconciler.cancel()
+            with suppress(asyncio.CancelledError):
+                await reconciler
+        await matchmaker.stop()
+        await leaderboards.close()
+
+
+async def _reconcile_forever(app: FastAPI, config: CompetitionSettings) -> None:
+    interval = config.leaderboard_reconcile_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            now = datetime.now(UTC)
+            async with app.state.sessionmaker() as session:
+                season = await current_season(session, now=now, length_days=config.season_days)
+                await session.commit()
+            for mode in sorted(RATED_MODES):
+                await app.state.leaderboards.reconcile(
+                    Board(season.id, mode), since=reconcile_since(now, interval)
+                )
+        except Exception:
+            log.exception("leaderboard reconcile pass failed")
+
+
+def register_rating_hooks(app: FastAPI, hooks: Any) -> None:
+    """Count every finished match's result inside its transaction (`on_finished`), then copy
+    the players' new leaderboard entries into Redis after the commit (`after_finished`)."""
+
+    async def on_finished(session: AsyncSession, match: FinishedMatch) -> None:
+        await apply_match_result(
+            session,
+            match,
+            leaderboards=app.state.leaderboards,
+            season_days=competition_settings(app).season_days,
+        )
+
+    async def after_finished(match: FinishedMatch) -> None:
+        await copy_counted_match(app, match)
+
+    hooks.on_finished.append(on_finished)
+    hooks.after_finished.append(after_finished)
+
+
+async def copy_counted_match(app: FastAPI, match: FinishedMatch) -> None:
+    """Copy a counted match's players' entries (read from SQL, so whichever report counted
+    it, and in whichever season) into Redis."""
+    if rated_players(match) is None or not app.state.leaderboards.uses_redis:
+        return
+    async with app.state.sessionmaker() as session:
+        season_id = await session.scalar(
+            select(RatingChange.season_id).where(RatingChange.match_id == match.id).limit(1)
+        )
+    if season_id is None:
+        return
+    players = [p for p in (match.first_player_id, match.second_player_id) if p is not None]
+    await app.state.leaderboards.copy(Board(season_id, match.mode), players)
+
+
+def install_competition(
+    app: FastAPI, settings: CoreSettings, *, routers: Sequence[APIRouter]
+) -> None:
+    """Add the competitive layer to a built app: its routes, its runtime inside the app's
+    lifespan, and the rating hooks on the match service's hooks."""
+    for router in routers:
+        app.include_router(router)
+    outer = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(target: FastAPI) -> AsyncIterator[Any]:
+        async with outer(target) as state:
+            _register_hooks_once(app)
+            async with competition_runtime(app, settings):
+                yield state
+
+    app.router.lifespan_context = lifespan
+    _register_hooks_once(app)
+
+
+def _register_hooks_once(app: FastAPI) -> None:
+    hooks = getattr(app.state, "match_hooks", None)
+    if hooks is None or getattr(app.state, "rating_hooks_registered", False):
+        return
+    register_rating_hooks(app, hooks)
+    app.state.rating_hooks_registered = True

@@ -1,0 +1,155 @@
+"""The matchmaker: a background loop making a pairing pass every second and on each new ticket.
+
+Each pass reads the waiting tickets, pairs them with the pure `pair_tickets`, and starts each
+pair's match in a transaction of its own that first claims both tickets. Tickets that waited
+past the bot wait get a bot opponent the same way. Several workers may run this loop against
+one database: the claim is what decides, so a ticket never lands in two matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyCore.events.bus import EventBus
+from VEZEPyCore.queue.wakeup import WakeableLoop
+from VEZEPyGame.services.matchmaking import tickets
+from VEZEPyGame.services.matchmaking.config import CompetitionSettings
+from VEZEPyGame.services.matchmaking.pairing import (
+    WaitingTicket,
+    due_for_bot,
+    pair_tickets,
+)
+from VEZEPyGame.services.matchmaking.start import MatchRequest, StartMatch, bot_level_for
+
+log = logging.getLogger(__name__)
+
+MATCH_FOUND = "match.found"
+
+
+def player_channel(player_id: int) -> str:
+    """The bus channel of one player's live game events."""
+    return f"game:player:{player_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StartedMatch:
+    match_id: str
+    tickets: tuple[WaitingTicket, ...]
+    bot_level: int | None
+
+
+class Matchmaker(WakeableLoop):
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        start_match: StartMatch,
+        settings: CompetitionSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(
+            poll_seconds=settings.poll_seconds, clock=clock, name="matchmaker", label="matchmaker"
+        )
+        self._sessionmaker = sessionmaker
+        self._bus = bus
+        self._start_match = start_match
+        self._settings = settings
+        self._rng = rng or random.Random()
+        #: Matches this worker started (for tests and debugging).
+        self.started = 0
+
+    async def next_due(self) -> datetime | None:
+        return None  # windows widen continuously: a pass per poll interval
+
+    async def process_due(self) -> int:
+        started = await self.run_pass()
+        return len(started)
+
+    async def run_pass(self) -> list[StartedMatch]:
+        """One pairing pass: pairs first, then bots for the tickets that waited long enough."""
+        now = self._clock()
+        async with self._sessionmaker() as session:
+            waiting = await tickets.waiting_tickets(session, now=now)
+        if not waiting:
+            return []
+        started: list[StartedMatch] = []
+        paired: set[str] = set()
+        for pair in pair_tickets(waiting, self._settings.window):
+            seats = [pair.first, pair.second]
+            self._rng.shuffle(seats)  # who moves first is a coin toss
+            match = await self._start(tuple(seats), bot_level=None, now=now)
+            if match is not None:
+                started.append(match)
+            paired.update((pair.first.ticket_id, pair.second.ticket_id))
+        for ticket in waiting:
+            if ticket.ticket_id in paired:
+                continue
+            if due_for_bot(ticket, bot_after_seconds=self._settings.bot_after):
+                match = await self._start(
+                    (ticket,), bot_level=bot_level_for(ticket.rating), now=now
+                )
+                if match is not None:
+                    started.append(match)
+        for match in started:
+            await self._announce(match)
+        self.started += len(started)
+        return started
+
+    async def _start(
+        self, seats: tuple[WaitingTicket, ...], *, bot_level: int | None, now: datetime
+    ) -> StartedMatch | None:
+        request = MatchRequest(
+            mode=seats[0].mode,
+            first_player_id=seats[0].player_id,
+            second_player_id=seats[1].player_id if len(seats) > 1 else None,
+            bot_level=bot_level,
+        )
+        async with self._sessionmaker() as session:
+            await begin_as_writer(session)
+            if not await tickets.claim(session, [seat.ticket_id for seat in seats], now=now):
+                await session.rollback()  # cancelled, or claimed by another worker
+                return None
+            try:
+                match_id = await self._start_match(session, request)
+            except Exception:
+                await session.rollback()  # the tickets stay waiting for the next pass
+                log.exception(
+                    "could not start a match for tickets %s", [s.ticket_id for s in seats]
+                )
+                return None
+            for seat in seats:
+                opponent = next((s.player_id for s in seats if s is not seat), None)
+                await tickets.record_match(
+                    session,
+                    ticket_id=seat.ticket_id,
+                    match_id=match_id,
+                    opponent_id=opponent,
+                    bot_level=bot_level,
+                )
+            await session.commit()
+        return StartedMatch(match_id, seats, bot_level)
+
+    async def _announce(self, match: StartedMatch) -> None:
+        for seat in match.tickets:
+            opponent = next((s.player_id for s in match.tickets if s is not seat), None)
+            event = {
+                "type": MATCH_FOUND,
+                "match_id": match.match_id,
+                "ticket_id": seat.ticket_id,
+                "mode": seat.mode,
+                "opponent_id": opponent,
+                "bot_level": match.bot_level,
+            }
+            try:
+                await self._bus.publish(player_channel(seat.player_id), event)
+            except Exception:  # the match stands; the queue page also polls its status
+                log.warning("could not announce match %s", match.match_id, exc_info=True)

@@ -1,0 +1,72 @@
+"""Shared helpers of the competition tests (ratings, matchmaking, leaderboards)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from VEZEPyGame.db.models import Player
+from VEZEPyGame.services.matchmaking.config import CompetitionSettings
+from VEZEPyGame.services.matchmaking.start import MatchRequest
+from VEZEPyGame.tests.conftest import bearer
+
+Minter = Callable[..., str]
+
+#: No background passes in tests unless a test runs them: passes happen when the test says.
+QUIET = CompetitionSettings(matchmaker_enabled=False, bot_after_seconds=0)
+
+
+@dataclass
+class RecordingStart:
+    """A `StartMatch` that records what it was asked and hands out fresh match ids."""
+
+    requests: list[MatchRequest] = field(default_factory=list)
+
+    async def __call__(self, session: AsyncSession, request: MatchRequest) -> str:
+        self.requests.append(request)
+        return uuid.uuid4().hex
+
+
+@dataclass
+class FakeMatch:
+    """A finished match as the match service hands it to `on_finished`."""
+
+    first_player_id: int
+    second_player_id: int | None
+    result: str
+    mode: str = "ranked"
+    bot_level: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def competition_app(app: FastAPI, settings: CompetitionSettings = QUIET, **state: Any) -> FastAPI:
+    app.state.competition_settings = settings
+    for key, value in state.items():
+        setattr(app.state, key, value)
+    return app
+
+
+async def add_players(app: FastAPI, *handles: str, region: str = "eu") -> list[int]:
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session:
+        players = [Player(handle=h, region=region, created_at=now) for h in handles]
+        session.add_all(players)
+        await session.commit()
+        return [player.id for player in players]
+
+
+def player_headers(mint: Minter, handle: str, *scopes: str) -> dict[str, str]:
+    return bearer(
+        mint(
+            f"{handle}@vezeuniqverse.com",
+            audience="veze-game",
+            scopes=scopes or ("game.play",),
+            preferred_username=handle,
+        )
+    )
