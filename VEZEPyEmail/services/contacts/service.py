@@ -1,6 +1,6 @@
 """Contacts are the addresses of the caller's own recent mail: the From of what they received,
-the To and Cc of everything. Nothing is stored: each query scans a bounded window of the
-newest messages (Core statements on the list index), filtered in SQL by the prefix first.
+the To and Cc of everything. Nothing is stored: each query looks at a bounded window of the
+newest messages (Core statements on the list index), filtered in SQL by the query first.
 
 A suggestion matches when the address, or a word of its display name, starts with the query
 (case-insensitive). Most frequent first; the caller's own address is never suggested.
@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from VEZEPyEmail.db.models import Message
 from VEZEPyEmail.services.contacts.schemas import ContactRead
 
-#: How many of the newest matching messages one query reads.
-SCAN_LIMIT = 2000
+#: How many of the newest messages one query looks at.
+SCAN_LIMIT = 5000
 MAX_RESULTS = 20
 
 
@@ -38,15 +38,22 @@ async def suggest(
     connection: AsyncConnection, *, mailbox_id: int, own: str, query: str, limit: int
 ) -> list[ContactRead]:
     query = query.strip().lower()
-    columns = (Message.from_addr, Message.to_addrs, Message.cc_addrs)
-    # Junk senders are no contacts.
-    statement = select(*columns).where(Message.mailbox_id == mailbox_id, Message.folder != "Junk")
+    # The newest messages only (the mailbox/folder/received index serves this), so one query
+    # reads a bounded number of rows however large the mailbox; Junk senders are no contacts.
+    window = (
+        select(Message.from_addr, Message.to_addrs, Message.cc_addrs, Message.received_at)
+        .where(Message.mailbox_id == mailbox_id, Message.folder != "Junk")
+        .order_by(Message.received_at.desc())
+        .limit(SCAN_LIMIT)
+        .subquery()
+    )
+    columns = (window.c.from_addr, window.c.to_addrs, window.c.cc_addrs)
+    statement = select(*columns).order_by(window.c.received_at.desc())
     if query:
         pattern = f"%{_escape_like(query)}%"
         statement = statement.where(
             or_(*(func.lower(column).like(pattern, escape="\\") for column in columns))
         )
-    statement = statement.order_by(Message.received_at.desc()).limit(SCAN_LIMIT)
     counts: Counter[str] = Counter()
     names: dict[str, str] = {}
     own = own.lower()
