@@ -29,6 +29,8 @@ async def setup(
 
 async def test_upload_limits_names_and_ownership(setup: Setup) -> None:
     client = setup.client
+    limits = await client.get("/api/compose/limits", headers=setup.auth(ALICE))
+    assert limits.status_code == 200 and limits.json()["upload_max_bytes"] == LIMIT
     hostile = await setup.upload(ALICE, "../../etc/passwd.html", b"<b>x</b>", "text/html")
     assert hostile["filename"] == "passwd.html" and hostile["content_type"] == "text/html"
     windows = await setup.upload(ALICE, "..\\..\\win\\ev:il?.exe", b"MZ")

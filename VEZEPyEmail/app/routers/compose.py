@@ -22,6 +22,7 @@ from VEZEPyEmail.services.compose import drafts, flows, service
 from VEZEPyEmail.services.compose.build import Composition, build_message, render
 from VEZEPyEmail.services.compose.errors import ComposeInvalid
 from VEZEPyEmail.services.compose.schemas import (
+    ComposeLimitsRead,
     ComposeRead,
     DraftRead,
     MessageCompose,
@@ -94,6 +95,19 @@ async def _draft_read(
         ),
         in_reply_to=body.in_reply_to,
         forward_of=body.forward_of,
+    )
+
+
+@router.get("/api/compose/limits", response_model=ComposeLimitsRead, summary="Limits of composing")
+async def get_compose_limits(principal: ReadPrincipal, settings: SettingsDep) -> ComposeLimitsRead:
+    """So a composer can say "too big" before uploading, not after."""
+    return ComposeLimitsRead(
+        max_message_bytes=settings.max_message_bytes,
+        upload_max_bytes=min(settings.upload_max_bytes, settings.max_message_bytes),
+        max_recipients=settings.max_recipients,
+        upload_ttl_seconds=settings.upload_ttl_seconds,
+        send_rate_limit=settings.send_rate_limit,
+        send_rate_window_seconds=settings.send_rate_window_seconds,
     )
 
 

@@ -71,3 +71,14 @@ class SendRead(BaseModel):
     message_id: str = Field(description="The Message-ID header of the sent message")
     id: int = Field(description="Id of the copy in the sender's Sent folder")
     recipients: list[RecipientStatus]
+
+
+class ComposeLimitsRead(BaseModel):
+    """What a composer should check before the server refuses (sizes in bytes)."""
+
+    max_message_bytes: int = Field(description="Whole message, attachments included (base64)")
+    upload_max_bytes: int = Field(description="One attachment upload")
+    max_recipients: int = Field(description="To, Cc and Bcc together")
+    upload_ttl_seconds: float = Field(description="How long an unused upload is kept")
+    send_rate_limit: int = Field(description="Messages per window and user")
+    send_rate_window_seconds: int
