@@ -389,3 +389,28 @@ async def test_matches_use_the_configured_time_control(
     assert state["clock"]["initial_ms"] == 300_000
     assert state["clock"]["increment_ms"] == 5_000
     assert 299_000 < state["clock"]["first_ms"] <= 300_000
+
+
+async def test_the_sweeper_makes_a_bot_reply_that_was_lost(
+    app: FastAPI, client: httpx.AsyncClient, ids: dict[str, int], alice: dict[str, str]
+) -> None:
+    # A bot match where the player moved a minute ago and the bot never answered (a restart).
+    earlier = service.utcnow() - timedelta(minutes=1)
+    match_id = await start_match(
+        app, first=ids["alice"], second=None, mode="bot", bot_level=2, now=earlier
+    )
+    async with app.state.sessionmaker() as session:
+        match = await session.get(Match, match_id)
+        assert match is not None
+        await service.play_move(
+            session,
+            hooks=app.state.match_hooks,
+            match=match,
+            player_id=ids["alice"],
+            column=3,
+            now=earlier,
+        )
+        await session.commit()
+    await sweep_once(app.state.match_runtime)
+    state = (await client.get(f"/api/matches/{match_id}", headers=alice)).json()
+    assert len(state["moves"]) == 2 and state["to_move"] == "first"
