@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from VEZEPyEmail.services.sieve import nodes
+from VEZEPyEmail.services.sieve.cache import ProgramCache
 from VEZEPyEmail.services.sieve.compiler import MAX_SCRIPT_BYTES, SieveError, compile_script
 from VEZEPyEmail.services.sieve.delivery import without_return_path
 from VEZEPyEmail.services.sieve.evaluate import MAX_REDIRECTS, MessageView, Outcome, evaluate
@@ -231,3 +232,16 @@ def test_return_path_is_dropped_before_sending_on() -> None:
     folded = b"Return-Path:\r\n <a@example.org>\r\nX: y\r\n\r\n"
     assert without_return_path(folded) == b"X: y\r\n\r\n"
     assert without_return_path(b"X: y\r\n\r\n") == b"X: y\r\n\r\n"
+
+
+async def test_compiled_programs_are_cached_by_content_and_bounded() -> None:
+    cache = ProgramCache(max_entries=2)
+    first = await cache.compile("keep;")
+    assert await cache.compile("keep;") is first  # no second parse
+    with pytest.raises(SieveError):
+        await cache.compile("nope;")
+    with pytest.raises(SieveError):
+        await cache.compile("nope;")  # the error is remembered too
+    await cache.compile("discard;")
+    assert len(cache) == 2
+    assert await cache.compile("keep;") is not first  # evicted as least recently used

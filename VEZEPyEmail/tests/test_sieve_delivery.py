@@ -100,6 +100,7 @@ async def test_fileinto_creates_the_folder_and_applies_flags_and_keywords(
     )
     delivered = await deliver(app, mail("Your invoice"))
     assert [item.folder for item in delivered] == ["Archive", "Accounts/2026"]
+    assert len(app.state.sieve_programs) == 1  # compiled once, kept for the next message
     first, second = await rows(app, ALICE)
     assert first["folder"] == "Archive" and second["folder"] == "Accounts/2026"
     assert first["flagged"] and second["flagged"] and not first["seen"]

@@ -99,4 +99,4 @@ async def test_rules(
         script = await service.active_script(connection, mailbox_id=owned.row["mailbox_id"])
     raw = await detail.raw_bytes(blobs, owned.row)
     folder = "Junk" if owned.row["folder"] == "Junk" else "INBOX"
-    return service.dry_run(script, raw, folder=folder)
+    return await service.dry_run(script, raw, folder=folder)

@@ -195,6 +195,7 @@ async def deliver_local(
                 folder=folder,
                 seen=seen,
                 settings=settings,
+                programs=sieve.cache_on(state),
             )
             plans.append(plan)
             thread_id = await resolve_thread_id(session, mailbox_id=mailbox_id, summary=summary)

@@ -33,7 +33,7 @@ from VEZEPyEmail.db.sieve import SieveScript, VacationReply
 from VEZEPyEmail.services.messages.mime import clean_text
 from VEZEPyEmail.services.outbound.queue import enqueue_outbound
 from VEZEPyEmail.services.sieve import vacation
-from VEZEPyEmail.services.sieve.compiler import compile_script
+from VEZEPyEmail.services.sieve.cache import ProgramCache, cache_on
 from VEZEPyEmail.services.sieve.evaluate import MessageView, Outcome, evaluate
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ class Plan:
     errors: list[str] = field(default_factory=list)
 
 
+__all__ = ["Copy", "Plan", "after_commit", "cache_on", "plan_delivery", "without_return_path"]
+
+
 def _keep(address: str, mailbox_id: int, folder: str, seen: bool) -> Plan:
     return Plan(address, mailbox_id, folder, [Copy(folder, seen=seen)])
 
@@ -84,6 +87,7 @@ async def plan_delivery(
     folder: str,
     seen: bool,
     settings: Any,
+    programs: ProgramCache | None = None,
 ) -> Plan:
     """The recipient's plan; never raises (a failing script means the implicit keep)."""
     if folder not in RULE_FOLDERS:
@@ -106,6 +110,7 @@ async def plan_delivery(
                 folder=folder,
                 seen=seen,
                 settings=settings,
+                programs=programs if programs is not None else ProgramCache(),
             )
     except Exception as error:
         log.warning("sieve: rules of %s failed; keeping the message", address, exc_info=True)
@@ -127,8 +132,9 @@ async def _run_script(
     folder: str,
     seen: bool,
     settings: Any,
+    programs: ProgramCache,
 ) -> Plan:
-    program = compile_script(script)
+    program = await programs.compile(script)
     view = MessageView.from_bytes(stored)
     outcome = evaluate(program, view, default_folder=folder)
     plan = Plan(address, mailbox_id, folder, [], errors=list(outcome.notes))
