@@ -46,6 +46,12 @@ async def test_upload_limits_names_and_ownership(setup: Setup) -> None:
         headers=setup.auth(ALICE),
     )
     assert too_big.status_code == 413 and too_big.json()["error"] == "upload_too_large"
+    declared = await client.post(  # refused on its Content-Length, before the body is read
+        "/api/uploads",
+        files={"file": ("big.bin", b"\x00" * (LIMIT + 20_000), "application/octet-stream")},
+        headers=setup.auth(ALICE),
+    )
+    assert declared.status_code == 413
     not_a_file = await client.post("/api/uploads", data={"file": "text"}, headers=setup.auth(ALICE))
     assert not_a_file.status_code == 400
     read_only = await client.post(

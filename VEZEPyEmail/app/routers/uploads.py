@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from VEZEPyCore.auth.principal import Principal
@@ -61,6 +61,15 @@ def file_limit(settings: EmailSettings) -> int:
     return min(settings.upload_max_bytes, settings.max_message_bytes)
 
 
+async def _declared_size_fits(request: Request) -> None:
+    """A declared body over the limit is refused before anything reads it (this dependency
+    comes first: a cookie-authenticated form would otherwise be parsed for its CSRF field)."""
+    limit = file_limit(request.app.state.settings)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise UploadTooLarge(f"file: larger than the {limit} bytes allowed per attachment")
+
+
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     chunks: list[bytes] = []
     total = 0
@@ -81,14 +90,14 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     responses={413: {"description": "Larger than the per-file limit"}},
 )
 async def create_upload(
-    request: Request, principal: SendPrincipal, settings: SettingsDep
+    request: Request,
+    _size: Annotated[None, Depends(_declared_size_fits)],
+    principal: SendPrincipal,
+    settings: SettingsDep,
 ) -> UploadRead:
     """Returns the id to list in a draft's or message's `attachments`."""
     owner = _owner(principal, settings)
     limit = file_limit(settings)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise UploadTooLarge(f"file: larger than the {limit} bytes allowed per attachment")
     try:
         form = await request.form(max_files=1, max_fields=4)
     except Exception as exc:  # starlette's MultiPartException, bad content type, ...
