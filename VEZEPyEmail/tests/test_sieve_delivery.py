@@ -246,3 +246,14 @@ async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
     async with app.state.engine.connect() as connection:
         task = (await connection.execute(select(OutboundTask.__table__))).mappings().one()
     assert task["recipients"] == ["carol@example.org"] and task["envelope_from"] == ""
+
+
+async def test_keywords_from_several_addflag_are_capped_at_the_label_limit(
+    app: FastAPI, mint: Callable[..., str]
+) -> None:
+    first = " ".join(f"a{index}" for index in range(15))
+    second = " ".join(f"b{index}" for index in range(15))
+    await set_rules(app, mint, ALICE, f'addflag "{first}"; addflag "{second}";')
+    await deliver(app, mail("Many labels"))
+    [row] = await rows(app, ALICE)
+    assert len(row["labels"]) == 20 and row["labels"][:2] == ["a0", "a1"]

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from VEZEPyEmail.db.models import Mailbox
 from VEZEPyEmail.db.sieve import SieveScript, VacationReply
 from VEZEPyEmail.services.messages.mime import clean_text
+from VEZEPyEmail.services.messages.schemas import MAX_LABELS
 from VEZEPyEmail.services.outbound.queue import enqueue_outbound
 from VEZEPyEmail.services.sieve import vacation
 from VEZEPyEmail.services.sieve.cache import ProgramCache, cache_on
@@ -172,7 +173,7 @@ def _copy(folder: str, outcome: Outcome, seen: bool) -> Copy:
         flagged="\\Flagged" in flags,
         answered="\\Answered" in flags,
         draft="\\Draft" in flags,
-        labels=tuple(outcome.labels),
+        labels=tuple(outcome.labels[:MAX_LABELS]),  # several addflag may add up
     )
 
 
