@@ -12,11 +12,12 @@ from VEZEPyCore.settings import (
     CoreSettings,
     read_or_create_secret,
 )
+from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 
 BUNDLED_CATALOGUE = Path(__file__).resolve().parents[2] / "config" / "store_catalogue.json"
 
 
-class GameSettings(CoreSettings):
+class GameSettings(CoreSettings, CompetitionSettings):
     db_url: str = Field("", validation_alias=AliasChoices("GAME_DB_URL"))
 
     # -- matches and the bot (issue 6, the game) ----------------------------------------------

@@ -12,14 +12,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyGame.db.models import Player
-from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 from VEZEPyGame.services.matchmaking.start import MatchRequest
 from VEZEPyGame.tests.conftest import bearer
 
 Minter = Callable[..., str]
 
-#: No background passes in tests unless a test runs them: passes happen when the test says.
-QUIET = CompetitionSettings(matchmaker_enabled=False, bot_after_seconds=0)
+#: Settings overrides: no background passes (a test runs them when it says), no bots.
+QUIET: dict[str, Any] = {"matchmaker_enabled": False, "matchmaker_bot_after_seconds": 0}
 
 
 @dataclass
@@ -45,8 +44,8 @@ class FakeMatch:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def competition_app(app: FastAPI, settings: CompetitionSettings = QUIET, **state: Any) -> FastAPI:
-    app.state.competition_settings = settings
+def competition_app(app: FastAPI, **state: Any) -> FastAPI:
+    """The app with these `app.state` values (a `start_match` of the test's, say)."""
     for key, value in state.items():
         setattr(app.state, key, value)
     return app

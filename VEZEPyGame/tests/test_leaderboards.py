@@ -19,13 +19,12 @@ from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards
 from VEZEPyGame.services.leaderboards.standings import Board
 from VEZEPyGame.services.matches.hooks import MatchHooks
-from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 from VEZEPyGame.services.matchmaking.runtime import register_rating_hooks
 from VEZEPyGame.tests.competition_fixtures import (
+    QUIET,
     FakeMatch,
     Minter,
     add_players,
-    competition_app,
     player_headers,
 )
 from VEZEPyGame.tests.conftest import GameAppFactory, Running, bearer
@@ -52,11 +51,10 @@ def prefix(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture
 async def app(make_game_app: GameAppFactory, store: str, redis_url: str, prefix: str) -> FastAPI:
-    settings = CompetitionSettings(
-        matchmaker_enabled=False, bot_after_seconds=0, leaderboard_redis_prefix=prefix
-    )
-    return competition_app(
-        make_game_app(redis_url=redis_url if store == "redis" else None), settings
+    return make_game_app(
+        redis_url=redis_url if store == "redis" else None,
+        leaderboard_redis_prefix=prefix,
+        **QUIET,
     )
 
 
@@ -133,10 +131,7 @@ async def test_top_rank_and_around_follow_score_then_player_id(
 async def test_redis_and_sql_agree_on_a_random_board(
     make_game_app: GameAppFactory, running: Running, redis_url: str, prefix: str
 ) -> None:
-    app = competition_app(
-        make_game_app(redis_url=redis_url),
-        CompetitionSettings(matchmaker_enabled=False, leaderboard_redis_prefix=prefix),
-    )
+    app = make_game_app(redis_url=redis_url, leaderboard_redis_prefix=prefix, **QUIET)
     async with running(app):
         board = await season_board(app)
         rng = random.Random(7)
@@ -155,10 +150,7 @@ async def test_redis_and_sql_agree_on_a_random_board(
 async def test_redis_is_rebuilt_from_sql_when_missing_and_never_goes_back_in_time(
     make_game_app: GameAppFactory, running: Running, redis_url: str, prefix: str
 ) -> None:
-    app = competition_app(
-        make_game_app(redis_url=redis_url),
-        CompetitionSettings(matchmaker_enabled=False, leaderboard_redis_prefix=prefix),
-    )
+    app = make_game_app(redis_url=redis_url, leaderboard_redis_prefix=prefix, **QUIET)
     async with running(app):
         board = await season_board(app)
         ids = await fill(app, board, [1500, 1600])

@@ -11,7 +11,6 @@ import httpx
 import pytest
 import redis
 
-from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 from VEZEPyGame.tests.competition_fixtures import Minter, add_players, player_headers
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
 
@@ -47,9 +46,11 @@ async def test_queue_match_play_rate_and_rank(
     prefix: str,
     store: str,
 ) -> None:
-    app = make_game_app(redis_url=redis_url if store == "redis" else None)
-    app.state.competition_settings = CompetitionSettings(
-        poll_seconds=0.2, bot_after_seconds=0, leaderboard_redis_prefix=prefix
+    app = make_game_app(
+        redis_url=redis_url if store == "redis" else None,
+        matchmaker_poll_seconds=0.2,
+        matchmaker_bot_after_seconds=0,
+        leaderboard_redis_prefix=prefix,
     )
     async with running(app) as client:
         await add_players(app, "alice", "bob")

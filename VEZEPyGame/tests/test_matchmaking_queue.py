@@ -16,7 +16,6 @@ from sqlalchemy import select
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyCore.testing import serve_app
 from VEZEPyGame.db.competition import QueueTicket, Rating
-from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 from VEZEPyGame.services.matchmaking.worker import Matchmaker, player_channel
 from VEZEPyGame.tests.competition_fixtures import (
     QUIET,
@@ -36,7 +35,7 @@ def start() -> RecordingStart:
 
 @pytest.fixture
 async def app(make_game_app: GameAppFactory, start: RecordingStart) -> FastAPI:
-    return competition_app(make_game_app(), start_match=start)
+    return competition_app(make_game_app(**QUIET), start_match=start)
 
 
 @pytest.fixture
@@ -77,7 +76,7 @@ async def test_join_status_and_cancel(
     assert again.status_code == 409  # no double queueing
     assert status.json()["ticket"]["id"] == body["id"]
     assert status.json()["ticket"]["waiting_in_pool"] == 1
-    assert status.json()["ticket"]["window"] >= QUIET.window_base
+    assert status.json()["ticket"]["window"] >= 50  # the default base window
     assert cancelled.status_code == 204
     assert cancelled_twice.status_code == 404
     assert after.json()["ticket"]["status"] == "cancelled"
@@ -140,14 +139,16 @@ async def test_the_matchmaker_pairs_close_ratings_and_announces_it(
 async def test_a_long_wait_widens_the_window_then_a_bot_fills_the_seat(
     make_game_app: GameAppFactory, running: Running, mint: Minter, start: RecordingStart
 ) -> None:
-    settings = CompetitionSettings(
-        matchmaker_enabled=False,
-        window_base=50,
-        window_growth=10,
-        window_max=400,
-        bot_after_seconds=120,
+    app = competition_app(
+        make_game_app(
+            matchmaker_enabled=False,
+            matchmaker_window_base=50,
+            matchmaker_window_growth=10,
+            matchmaker_window_max=400,
+            matchmaker_bot_after_seconds=120,
+        ),
+        start_match=start,
     )
-    app = competition_app(make_game_app(), settings, start_match=start)
     async with running(app) as client:
         ids = await add_players(app, "alice", "bob", "dave")
         async with app.state.sessionmaker() as session:
@@ -180,7 +181,10 @@ async def test_two_workers_never_put_a_ticket_in_two_matches(
             await client.post("/api/queue", json={}, headers=player_headers(mint, handle))
         ).status_code == 201
     second = Matchmaker(
-        sessionmaker=app.state.sessionmaker, bus=app.state.bus, start_match=start, settings=QUIET
+        sessionmaker=app.state.sessionmaker,
+        bus=app.state.bus,
+        start_match=start,
+        settings=app.state.settings,
     )
     # Both workers see every ticket waiting and race to claim the same pairs.
     first_pass, second_pass = await asyncio.gather(
@@ -226,7 +230,7 @@ async def test_a_failed_start_leaves_the_tickets_waiting(
     async def broken(session: object, request: object) -> str:
         raise RuntimeError("match service down")
 
-    app = competition_app(make_game_app(), start_match=broken)
+    app = competition_app(make_game_app(**QUIET), start_match=broken)
     async with running(app) as client:
         await add_players(app, "alice", "bob")
         for handle in ("alice", "bob"):
@@ -240,8 +244,11 @@ async def test_a_failed_start_leaves_the_tickets_waiting(
 async def test_the_background_loop_pairs_on_a_new_ticket_and_the_stream_says_so(
     make_game_app: GameAppFactory, mint: Minter, start: RecordingStart
 ) -> None:
-    settings = CompetitionSettings(poll_seconds=30, bot_after_seconds=0)  # only wake-ups pair
-    app = competition_app(make_game_app(), settings, start_match=start)
+    # A long poll: only the new ticket's wake-up can pair in time.
+    app = competition_app(
+        make_game_app(matchmaker_poll_seconds=30, matchmaker_bot_after_seconds=0),
+        start_match=start,
+    )
     alice = player_headers(mint, "alice")
     async with (
         serve_app(app) as base_url,

@@ -17,10 +17,10 @@ from VEZEPyGame.db.competition import LeaderboardEntry, Rating, RatingChange
 from VEZEPyGame.services.ratings.model import INITIAL_MU, Skill, rate_pair
 from VEZEPyGame.services.ratings.service import apply_match_result
 from VEZEPyGame.tests.competition_fixtures import (
+    QUIET,
     FakeMatch,
     Minter,
     add_players,
-    competition_app,
     player_headers,
 )
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
@@ -53,7 +53,7 @@ def test_beating_a_stronger_player_is_worth_more() -> None:
 
 @pytest.fixture
 async def app(make_game_app: GameAppFactory) -> FastAPI:
-    return competition_app(make_game_app())
+    return make_game_app(**QUIET)
 
 
 @pytest.fixture

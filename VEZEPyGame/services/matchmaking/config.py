@@ -1,7 +1,8 @@
-"""Settings of the competitive layer (`GAME_MM_*`, `GAME_SEASON_*`, `GAME_LEADERBOARD_*`).
+"""Settings of the competitive layer (`GAME_MM_*`, `GAME_SEASON_DAYS`, `GAME_LEADERBOARD_*`).
 
-Kept in their own class beside the game's settings so the competitive layer can be configured
-(and overridden in tests, through `app.state.competition_settings`) on its own.
+`GameSettings` inherits them, so they are read, overridden (`make_game_app(...)`) and
+documented like every other game setting; the competitive layer itself only depends on this
+class.
 """
 
 from __future__ import annotations
@@ -22,22 +23,31 @@ class CompetitionSettings(BaseSettings):
     #: Run the matchmaker loop in this process (every web worker may; claims are atomic).
     matchmaker_enabled: bool = Field(True, validation_alias=_env("GAME_MM_ENABLED"))
     #: Seconds between pairing passes when nothing wakes the loop sooner.
-    poll_seconds: float = Field(1.0, gt=0, le=60, validation_alias=_env("GAME_MM_POLL_SECONDS"))
+    matchmaker_poll_seconds: float = Field(
+        1.0, gt=0, le=60, validation_alias=_env("GAME_MM_POLL_SECONDS")
+    )
     #: Rating gap a fresh ticket accepts.
-    window_base: float = Field(50.0, ge=0, le=5000, validation_alias=_env("GAME_MM_WINDOW_BASE"))
+    matchmaker_window_base: float = Field(
+        50.0, ge=0, le=5000, validation_alias=_env("GAME_MM_WINDOW_BASE")
+    )
     #: How much the window widens per second of waiting.
-    window_growth: float = Field(
+    matchmaker_window_growth: float = Field(
         10.0, ge=0, le=5000, validation_alias=_env("GAME_MM_WINDOW_GROWTH")
     )
     #: The widest a window gets.
-    window_max: float = Field(400.0, ge=0, le=10_000, validation_alias=_env("GAME_MM_WINDOW_MAX"))
+    matchmaker_window_max: float = Field(
+        400.0, ge=0, le=10_000, validation_alias=_env("GAME_MM_WINDOW_MAX")
+    )
     #: Seconds without a human opponent before a bot takes the seat; 0 turns bots off.
-    bot_after_seconds: float = Field(
+    matchmaker_bot_after_seconds: float = Field(
         30.0, ge=0, le=3600, validation_alias=_env("GAME_MM_BOT_AFTER_SECONDS")
     )
-    #: Regions a ticket may name (the player's profile region is the default).
-    regions: tuple[str, ...] = Field(
-        ("eu", "na", "sa", "asia", "oce", "af"), validation_alias=_env("GAME_MM_REGIONS")
+    #: Regions a ticket may name, comma-separated (the player's profile region is the default).
+    matchmaker_regions: str = Field(
+        "eu,na,sa,asia,oce,af",
+        max_length=200,
+        pattern=r"^[a-z]{2,16}(,[a-z]{2,16})*$",
+        validation_alias=_env("GAME_MM_REGIONS"),
     )
     #: Length of a season that starts by itself when the previous one has ended.
     season_days: int = Field(90, ge=1, le=3650, validation_alias=_env("GAME_SEASON_DAYS"))
@@ -58,14 +68,20 @@ class CompetitionSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _window_ordered(self) -> CompetitionSettings:
-        if self.window_max < self.window_base:
+        if self.matchmaker_window_max < self.matchmaker_window_base:
             raise ValueError("GAME_MM_WINDOW_MAX must not be below GAME_MM_WINDOW_BASE")
         return self
 
     @property
     def window(self) -> Window:
-        return Window(self.window_base, self.window_growth, self.window_max)
+        return Window(
+            self.matchmaker_window_base, self.matchmaker_window_growth, self.matchmaker_window_max
+        )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.matchmaker_regions.split(","))
 
     @property
     def bot_after(self) -> float | None:
-        return self.bot_after_seconds or None
+        return self.matchmaker_bot_after_seconds or None

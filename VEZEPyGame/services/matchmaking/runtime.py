@@ -1,9 +1,8 @@
 """The competitive layer's place in the app: leaderboards, matchmaker and the rating hooks.
 
 `competition_runtime` runs inside the app's lifespan (after the shared runtime, so the engine
-and the bus exist) and puts `leaderboards` and `matchmaker` on `app.state`. The settings come
-from `app.state.competition_settings` (tests set it) or the environment; the way matches start
-from `app.state.start_match` (tests set it) or the match service.
+and the bus exist) and puts `leaderboards` and `matchmaker` on `app.state`. Matches start through
+`app.state.start_match` when set (tests set it), else through the match service.
 """
 
 from __future__ import annotations
@@ -39,10 +38,8 @@ log = logging.getLogger(__name__)
 
 
 def competition_settings(app: FastAPI) -> CompetitionSettings:
-    settings = getattr(app.state, "competition_settings", None)
-    if settings is None:
-        settings = CompetitionSettings()
-        app.state.competition_settings = settings
+    """The competitive layer's settings: part of the service's settings (`GameSettings`)."""
+    settings = app.state.settings
     assert isinstance(settings, CompetitionSettings)
     return settings
 

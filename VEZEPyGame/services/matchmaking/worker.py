@@ -57,7 +57,10 @@ class Matchmaker(WakeableLoop):
         rng: random.Random | None = None,
     ) -> None:
         super().__init__(
-            poll_seconds=settings.poll_seconds, clock=clock, name="matchmaker", label="matchmaker"
+            poll_seconds=settings.matchmaker_poll_seconds,
+            clock=clock,
+            name="matchmaker",
+            label="matchmaker",
         )
         self._sessionmaker = sessionmaker
         self._bus = bus
