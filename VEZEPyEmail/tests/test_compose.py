@@ -112,6 +112,16 @@ def test_plain_text_only_is_a_single_part() -> None:
     assert message.get_content_type() == "text/plain" and not message.is_multipart()
 
 
+def test_html_only_gets_a_plain_part_too() -> None:
+    sender = parse_recipient("alice@vezeuniqverse.com", "from")
+    message = built(
+        Composition(sender=sender, html="<p>Hello <b>there</b> &amp; bye</p>"), message_id=None
+    )
+    plain, html = message.iter_parts()
+    assert plain.get_content().strip() == "Hello there & bye"
+    assert "<b>there</b>" in html.get_content()
+
+
 @pytest.mark.parametrize(
     ("subject", "reply", "forward"),
     [

@@ -22,6 +22,7 @@ from email.utils import format_datetime
 import nh3
 
 from VEZEPyEmail.services.compose.addresses import Recipient
+from VEZEPyEmail.services.messages.mime import html_to_text
 
 #: RFC 5322 section 3.6.4 allows trimming References; keep the root and the newest ids.
 MAX_REFERENCES = 20
@@ -122,9 +123,14 @@ def build_message(
             message[REPLY_OF_HEADER] = str(composition.reply_of)
         if composition.forward_of is not None:
             message[FORWARD_OF_HEADER] = str(composition.forward_of)
-    message.set_content(normalise_text(composition.text), subtype="plain", charset="utf-8")
-    if composition.html:
-        message.add_alternative(sanitise_html(composition.html), subtype="html", charset="utf-8")
+    html = sanitise_html(composition.html) if composition.html else ""
+    text = normalise_text(composition.text)
+    if html and not text.strip():
+        # An HTML-only message still gets a readable plain part for text-only readers.
+        text = normalise_text(html_to_text(html)).strip() + "\n"
+    message.set_content(text, subtype="plain", charset="utf-8")
+    if html:
+        message.add_alternative(html, subtype="html", charset="utf-8")
     for item in composition.attachments:
         maintype, _, subtype = item.content_type.partition("/")
         message.add_attachment(
