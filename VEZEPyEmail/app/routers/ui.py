@@ -1,4 +1,8 @@
-"""Server-rendered pages. People sign in through the portal (single sign-on, VEZEPyCore.web.sso)."""
+"""Server-rendered pages. People sign in through the portal (single sign-on, VEZEPyCore.web.sso).
+
+`/ui/inbox` is the webmail's home (the sign-on's landing page): the three-pane webmail of
+`routers/webmail.py` opened on the inbox.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ from fastapi.responses import HTMLResponse
 
 from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import check_scopes
-from VEZEPyCore.errors import AppError
+from VEZEPyCore.errors import AppError, Forbidden
 from VEZEPyCore.web.sso import PageUser
 from VEZEPyCore.web.templates import render
-from VEZEPyEmail.app.deps import ConnectionDep, SettingsDep
+from VEZEPyEmail.app.deps import BlobsDep, ConnectionDep, SettingsDep
+from VEZEPyEmail.app.routers.webmail import Viewer, page_context, render_page
 from VEZEPyEmail.app.security import authorize_mailbox, normalise_local_address
-from VEZEPyEmail.services.messages import service
 
 router = APIRouter(prefix="/ui", tags=["pages"], include_in_schema=False)
 
@@ -24,6 +28,7 @@ async def inbox_page(
     request: Request,
     principal: PageUser,
     connection: ConnectionDep,
+    blobs: BlobsDep,
     settings: SettingsDep,
     user: Annotated[str | None, Query(max_length=320)] = None,
 ) -> HTMLResponse:
@@ -34,8 +39,17 @@ async def inbox_page(
         check_scopes(principal, (scopes.EMAIL_READ,))
         address = normalise_local_address(user or principal.address or "", settings.mail_domain)
         authorize_mailbox(principal, address)
-        messages = await service.list_messages(
-            connection, address=address, folder="INBOX", limit=50, offset=0, query=None
+        if address != (principal.address or "").lower():
+            # The webmail shows one's own mailbox only; a service token has no page.
+            raise Forbidden("the webmail shows your own mailbox only")
+        context = await page_context(
+            request,
+            connection,
+            blobs,
+            Viewer(principal, address, str(handle)),
+            folder="INBOX",
+            query=None,
+            selected=None,
         )
     except AppError as exc:
         return render(
@@ -44,14 +58,4 @@ async def inbox_page(
             {"reason": exc.detail, "portal_url": portal_url, "handle": handle},
             status_code=exc.status_code,
         )
-    return render(
-        request,
-        "inbox.html",
-        {
-            "address": address,
-            "messages": messages,
-            "unread": sum(1 for message in messages if message.unread),
-            "portal_url": portal_url,
-            "handle": handle,
-        },
-    )
+    return render_page(request, context)

@@ -1,0 +1,1 @@
+"""The webmail's view logic: list rows, highlighting, the message frame, image preferences."""
