@@ -8,6 +8,8 @@ Nothing may be documented that no code reads.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,29 @@ from VEZEPyUniQVerse.app.settings import PortalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = ROOT / "ops" / "runbook.md"
-SETTINGS_CLASSES: tuple[type[CoreSettings], ...] = (
-    CoreSettings,
-    PortalSettings,
-    GameSettings,
-    EmailSettings,
-)
+PACKAGES = ("VEZEPyCore", "VEZEPyUniQVerse", "VEZEPyGame", "VEZEPyEmail")
+
+
+def _settings_classes() -> tuple[type[BaseSettings], ...]:
+    """Every settings class in the four packages, found by importing their modules (a settings
+    class added anywhere, like the game's `CompetitionSettings`, is held to the runbook too)."""
+    for package in PACKAGES:
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+            parts = module.name.split(".")
+            if not {"tests", "alembic", "__main__"} & set(parts):
+                importlib.import_module(module.name)
+    found: dict[str, type[BaseSettings]] = {}
+    pending = list(BaseSettings.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if cls.__module__.split(".")[0] in PACKAGES:
+            found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return tuple(found[name] for name in sorted(found))
+
+
+SETTINGS_CLASSES = _settings_classes()
 #: Fields filled from families of variables rather than one name (see CoreSettings).
 PATTERN_FIELDS = {
     "service_urls": ("VEZE_SERVICE_<NAME>", "<NAME>_BASE_URL"),
@@ -114,6 +133,10 @@ def spelled(cell: str, candidates: list[str]) -> bool:
         elif re.search(rf"(?<![\w.]){re.escape(candidate)}(?![\w.])", normalised):
             return True
     return False
+
+
+def test_every_settings_class_is_found() -> None:
+    assert {CoreSettings, PortalSettings, GameSettings, EmailSettings} <= set(SETTINGS_CLASSES)
 
 
 def test_the_runbook_table_is_read() -> None:
