@@ -414,3 +414,31 @@ async def test_the_sweeper_makes_a_bot_reply_that_was_lost(
     await sweep_once(app.state.match_runtime)
     state = (await client.get(f"/api/matches/{match_id}", headers=alice)).json()
     assert len(state["moves"]) == 2 and state["to_move"] == "first"
+
+
+async def test_a_full_board_without_four_in_a_row_is_a_draw(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    ids: dict[str, int],
+    alice: dict[str, str],
+    bob: dict[str, str],
+) -> None:
+    finished: list[Match] = []
+
+    async def on_finished(session: AsyncSession, match: Match) -> None:
+        finished.append(match)
+
+    app.state.match_hooks.on_finished.append(on_finished)
+    match_id = await start_match(app, first=ids["alice"], second=ids["bob"])
+    moves = [3, 3, 1, 6, 5, 0, 1, 1, 4, 2, 6, 6, 1, 4, 1, 2, 3, 1, 4, 3, 4]
+    moves += [4, 5, 2, 3, 6, 3, 0, 6, 4, 2, 6, 0, 5, 5, 5, 5, 2, 0, 2, 0, 0]
+    for ply, column in enumerate(moves):
+        response = await move(client, match_id, column, alice if ply % 2 == 0 else bob)
+        assert response.status_code == 200, (ply, response.text)
+    state = response.json()
+    assert (state["status"], state["result"], state["end_reason"]) == ("finished", "draw", "draw")
+    assert state["winner_player_id"] is None and state["winning_cells"] == []
+    assert all(cell != 0 for row in state["board"] for cell in row)
+    assert [match.id for match in finished] == [match_id]
+    history = (await client.get("/api/matches", headers=bob)).json()["matches"]
+    assert history[0]["outcome"] == "draw"

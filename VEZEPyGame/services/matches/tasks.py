@@ -59,14 +59,12 @@ async def start_matches(app: FastAPI) -> AsyncIterator[None]:
     settings = app.state.settings
     hooks: MatchHooks = app.state.match_hooks
     # Sessions carry the configured time control, so matches created by any caller use it.
-    app.state.sessionmaker.configure(
-        info={
-            service.TIME_CONTROL_INFO_KEY: TimeControl(
-                initial_ms=settings.match_clock_seconds * 1000,
-                increment_ms=settings.match_increment_seconds * 1000,
-            )
-        }
+    info = dict(app.state.sessionmaker.kw.get("info") or {})
+    info[service.TIME_CONTROL_INFO_KEY] = TimeControl(
+        initial_ms=settings.match_clock_seconds * 1000,
+        increment_ms=settings.match_increment_seconds * 1000,
     )
+    app.state.sessionmaker.configure(info=info)
     runtime = MatchRuntime(
         sessionmaker=app.state.sessionmaker,
         bus=app.state.bus,
