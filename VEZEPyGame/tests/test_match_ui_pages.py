@@ -95,3 +95,23 @@ async def test_pages_send_visitors_to_sign_in(client: httpx.AsyncClient) -> None
     response = await client.get("/ui/play")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/auth/login?next=%2Fui%2Fplay")
+
+
+async def test_the_lobby_says_when_too_many_bot_matches_run(
+    app: FastAPI, client: httpx.AsyncClient, game_settings: GameSettings, mint: Minter
+) -> None:
+    ids = await make_players(app, "alice")
+    for _ in range(3):
+        await start_match(app, first=ids["alice"], second=None, mode="bot", bot_level=1)
+    sign_in(client, app, game_settings, mint, "alice")
+    lobby = await client.get("/ui/play")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', lobby.text)
+    assert token is not None
+    refused = await client.post(
+        "/ui/play/bot", data={"bot_level": "1", "csrf_token": token.group(1)}
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "http://testserver/ui/play?error=too-many"
+    page = await client.get(refused.headers["location"])
+    assert 'id="too-many"' in page.text
+    assert page.text.count("Return to your bot match") == 3

@@ -442,3 +442,15 @@ async def test_a_full_board_without_four_in_a_row_is_a_draw(
     assert [match.id for match in finished] == [match_id]
     history = (await client.get("/api/matches", headers=bob)).json()["matches"]
     assert history[0]["outcome"] == "draw"
+
+
+async def test_a_player_may_run_only_a_few_bot_matches_at_once(
+    client: httpx.AsyncClient, ids: dict[str, int], alice: dict[str, str]
+) -> None:
+    started = [await client.post("/api/matches", json={}, headers=alice) for _ in range(3)]
+    assert [response.status_code for response in started] == [201, 201, 201]
+    refused = await client.post("/api/matches", json={}, headers=alice)
+    assert refused.status_code == 409 and refused.json()["error"] == "too_many_matches"
+    resigned = await client.post(f"/api/matches/{started[0].json()['id']}/resign", headers=alice)
+    assert resigned.status_code == 200
+    assert (await client.post("/api/matches", json={}, headers=alice)).status_code == 201

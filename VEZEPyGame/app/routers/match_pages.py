@@ -72,6 +72,7 @@ async def lobby_page(
     runtime: RuntimeDep,
     settings: SettingsDep,
     registry: RegistryDep,
+    error: str | None = None,
 ) -> HTMLResponse:
     """Play ranked, casual or against the bot; return to running matches."""
     player = await _player_or_none(runtime, principal, settings)
@@ -95,6 +96,7 @@ async def lobby_page(
             "queue_join": _has_route(request, "join_from_page"),
             "clock_seconds": settings.match_clock_seconds,
             "increment_seconds": settings.match_increment_seconds,
+            "too_many": error == "too-many",
         },
     )
 
@@ -109,7 +111,12 @@ async def start_bot_from_page(
 ) -> Response:
     """The lobby's bot buttons (a form with the CSRF token): start and open the match."""
     player = await player_for(runtime, principal, settings)
-    state = await flows.start_bot_match(runtime, player_id=player.id, level=bot_level)
+    try:
+        state = await flows.start_bot_match(runtime, player_id=player.id, level=bot_level)
+    except AppError as exc:
+        if exc.code != "too_many_matches":
+            raise
+        return RedirectResponse(f"{request.url_for('lobby_page')}?error=too-many", status_code=303)
     return RedirectResponse(request.url_for("match_page", match_id=state.id), status_code=303)
 
 

@@ -96,7 +96,10 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     response_model=MatchRead,
     status_code=status.HTTP_201_CREATED,
     summary="Start a match against the bot",
-    responses={404: {"description": "No player profile for this account yet"}},
+    responses={
+        404: {"description": "No player profile for this account yet"},
+        409: {"description": "`too_many_matches`: three bot matches are already running"},
+    },
 )
 async def create_match(body: MatchCreate, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
     """A new match against the bot at `bot_level` (1 easy, 2 medium, 3 hard); you move first."""

@@ -27,6 +27,8 @@ from VEZEPyGame.services.matches.schemas import MatchRead
 from VEZEPyGame.services.matches.views import match_read
 
 log = logging.getLogger(__name__)
+#: Bot matches one player may have running at once (each costs the server a search per move).
+MAX_RUNNING_BOT_MATCHES = 3
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,15 @@ async def _load(session: AsyncSession, match_id: str) -> Match:
 
 
 async def start_bot_match(runtime: MatchRuntime, *, player_id: int, level: int) -> MatchRead:
+    """A new bot match, unless the player already has MAX_RUNNING_BOT_MATCHES running."""
     async with runtime.sessionmaker() as session:
+        await begin_as_writer(session)  # the count and the insert in one write transaction
+        running = await service.count_running_bot_matches(session, player_id=player_id)
+        if running >= MAX_RUNNING_BOT_MATCHES:
+            raise Conflict(
+                "you have too many bot matches running: finish or resign one first",
+                code="too_many_matches",
+            )
         match = await service.create_match(
             session, mode="bot", first_player_id=player_id, second_player_id=None, bot_level=level
         )

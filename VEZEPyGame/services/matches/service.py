@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -268,6 +268,15 @@ async def stalled_bot_match_ids(
         .limit(limit)
     )
     return list(rows)
+
+
+async def count_running_bot_matches(session: AsyncSession, *, player_id: int) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Match)
+        .where(Match.first_player_id == player_id, Match.mode == "bot", Match.status == "active")
+    )
+    return int(count or 0)
 
 
 async def list_player_matches(
