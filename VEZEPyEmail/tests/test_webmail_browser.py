@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    FilePayload,
     Page,
     Request,
     Route,
@@ -99,6 +100,8 @@ async def world(
         "smtp_mx_port": 0,
         "smtp_submission_port": 0,
         "smtps_port": 0,
+        # Small enough that the composer's "too big" check is quick to show.
+        "upload_max_bytes": 200_000,
     }
     portal = create_portal_app(portal_settings.model_copy(update=shared))
     email = create_email_app(email_settings.model_copy(update={**by_jwks, **smtp}))
@@ -384,6 +387,110 @@ async def test_new_mail_and_other_tabs_changes_appear_live(
     await expect(fresh).to_have_count(0, timeout=LIVE_MS)
     await page.screenshot(path=str(shots / "webmail-live.png"))
     await context.close()
+
+
+async def test_compose_send_live_reply_forward_and_errors(
+    world: World, browser: Browser, shots: Path
+) -> None:
+    alice_handle, bob_handle = "al" + secrets.token_hex(3), "bo" + secrets.token_hex(3)
+    alice = await provision(world.app, alice_handle)
+    bob = await provision(world.app, bob_handle)
+    await smtp_deliver(
+        world.mx_port, mail(alice, "Hello", "hi", sender="Dora Explorer <dora@example.org>")
+    )
+    alice_context, page = await signed_in(browser, world, alice_handle)
+    bob_context, bob_page = await signed_in(browser, world, bob_handle)
+    await expect(bob_page.locator("#mail-app")).to_have_attribute("data-live", "on")
+    composer = page.locator("#composer")
+    error = page.locator("#composer-error")
+
+    # New message: "c"; addresses seen in mail are suggested.
+    await page.locator("body").click(position={"x": 5, "y": 300})
+    await page.keyboard.press("c")
+    await expect(composer).to_be_visible()
+    await expect(page.locator("#compose-to")).to_be_focused()
+    await page.keyboard.type("dor")
+    option = page.locator("#compose-to-list [role=option]")
+    await expect(option).to_have_text("Dora Explorer <dora@example.org>")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#compose-to")).to_have_value("Dora Explorer <dora@example.org>, ")
+
+    # A bad address is named, and the field marked.
+    await page.fill("#compose-to", "not-an-address")
+    await page.fill("#compose-subject", "Lunch?")
+    await page.fill("#compose-text", "Noon at the usual place?")
+    await page.click("#compose-send")
+    await expect(error).to_contain_text("not-an-address")
+    await expect(page.locator("#compose-to")).to_have_attribute("aria-invalid", "true")
+
+    # Attachments: over the limit is refused up front; a small one uploads.
+    await page.fill("#compose-to", bob)
+    await page.set_input_files(
+        "#compose-file",
+        files=[
+            FilePayload(name="big.bin", mimeType="application/octet-stream", buffer=b"x" * 300_000)
+        ],
+    )
+    await expect(error).to_contain_text("Too big: big.bin")
+    await page.set_input_files(
+        "#compose-file",
+        files=[FilePayload(name="menu.txt", mimeType="text/plain", buffer=b"soup\nbread\n")],
+    )
+    await expect(page.locator("#composer-attachments")).to_contain_text("menu.txt")
+    await expect(page.locator("#composer-status")).to_contain_text("Draft saved")
+    await page.screenshot(path=str(shots / "webmail-compose.png"))
+
+    # Send, undo, send again.
+    await page.click("#compose-send")
+    await expect(page.locator("#toast")).to_contain_text("Sending in 5 seconds")
+    await page.click("#toast button")
+    await expect(composer).to_be_visible()
+    await expect(page.locator("#composer-status")).to_contain_text("Sending undone")
+    await page.click("#compose-send")
+    await expect(composer).to_be_hidden()
+    await expect(page.locator("#toast")).to_contain_text("Sent.", timeout=LIVE_MS + 5_000)
+
+    # Bob sees it arrive without a reload, with its attachment.
+    arrived = bob_page.locator("#message-list .msg-row:has-text('Lunch?')")
+    await expect(arrived).to_be_visible(timeout=LIVE_MS)
+    await expect(arrived).to_have_class(re.compile(r"\bunread\b"))
+    await arrived.locator(".msg-open").click()
+    await expect(bob_page.locator(".attachments")).to_contain_text("menu.txt")
+
+    # He replies: quoted, "Re:", to Alice.
+    await bob_page.locator("#reader").click(position={"x": 5, "y": 5})
+    await bob_page.keyboard.press("r")
+    await expect(bob_page.locator("#composer-title")).to_have_text("Reply")
+    await expect(bob_page.locator("#compose-to")).to_have_value(re.compile(re.escape(alice)))
+    await expect(bob_page.locator("#compose-subject")).to_have_value("Re: Lunch?")
+    await expect(bob_page.locator("#compose-text")).to_have_value(
+        re.compile(r"> Noon at the usual place\?")
+    )
+    await bob_page.locator("#compose-text").press("Home")
+    await bob_page.keyboard.type("Yes, see you there.")
+    await bob_page.keyboard.press("Control+Enter")
+    await expect(bob_page.locator("#toast")).to_contain_text("Sent.", timeout=LIVE_MS + 5_000)
+
+    # Alice gets the reply live, in a conversation with her sent message.
+    reply = page.locator("#message-list .msg-row:has-text('Re: Lunch?')")
+    await expect(reply).to_be_visible(timeout=LIVE_MS)
+    await reply.locator(".msg-open").click()
+    await expect(page.locator(".conversation .thread-item")).to_have_count(2)
+    await expect(page.locator("#mail-text")).to_contain_text("Yes, see you there.")
+
+    # Forward: "Fwd:", autosaved as a draft, then discarded.
+    await page.locator("#reader").click(position={"x": 5, "y": 5})
+    await page.keyboard.press("f")
+    await expect(page.locator("#compose-subject")).to_have_value("Fwd: Re: Lunch?")
+    await page.fill("#compose-to", "dora@example.org")
+    await expect(page.locator("#composer-status")).to_contain_text("Draft saved")
+    await expect(page.locator(".folder[data-folder='Drafts'] .count")).to_have_text("1")
+    await page.click("[data-compose='discard']")
+    await expect(page.locator("#toast")).to_contain_text("Draft discarded")
+    await expect(page.locator(".folder[data-folder='Drafts'] .count")).to_have_count(0)
+    await alice_context.close()
+    await bob_context.close()
 
 
 async def until(page: Page, condition: Callable[[], bool]) -> None:

@@ -17,11 +17,17 @@ from VEZEPyEmail.services.mailboxes.service import SPECIAL_FOLDERS
 _ORDER = {name: position for position, (name, _role) in enumerate(SPECIAL_FOLDERS)}
 
 
+DRAFTS = "Drafts"
+
+
 @dataclass(frozen=True)
 class SidebarFolder:
     name: str
     special_use: str | None
     unread: int
+    #: What the sidebar shows beside the name: unread messages, or for Drafts every draft
+    #: (drafts are never unread, and "3 drafts waiting" is what a writer wants to see).
+    badge: int
 
 
 async def sidebar_folders(connection: AsyncConnection, *, mailbox_id: int) -> list[SidebarFolder]:
@@ -39,6 +45,17 @@ async def sidebar_folders(connection: AsyncConnection, *, mailbox_id: int) -> li
     }
     for name in unread:  # messages filed before their folder row existed
         roles.setdefault(name, None)
-    folders = [SidebarFolder(name, role, unread.get(name, 0)) for name, role in roles.items()]
+    drafts = await connection.scalar(
+        select(func.count()).where(Message.mailbox_id == mailbox_id, Message.folder == DRAFTS)
+    )
+    folders = [
+        SidebarFolder(
+            name,
+            role,
+            unread.get(name, 0),
+            int(drafts or 0) if name == DRAFTS else unread.get(name, 0),
+        )
+        for name, role in roles.items()
+    ]
     folders.sort(key=lambda folder: (_ORDER.get(folder.name, len(_ORDER)), folder.name.lower()))
     return folders
