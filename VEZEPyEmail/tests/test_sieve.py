@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from VEZEPyEmail.services.sieve import nodes
 from VEZEPyEmail.services.sieve.cache import ProgramCache
@@ -130,17 +132,19 @@ def test_multiline_vacation_text() -> None:
         ("else { keep; }", 1, "must follow"),
         ('if header "bad name" "x" { keep; }', 1, "not a header field name"),
         ("if foo { keep; }", 1, "unknown command"),
+        ("keep; # \ud800", None, "not valid Unicode"),
         ('require "envelope";\nif envelope "from" "x" { keep; }', 1, "'envelope' extension"),
     ],
 )
 def test_unsupported_or_invalid_scripts_are_refused_with_a_line(
-    script: str, line: int, words: str
+    script: str, line: int | None, words: str
 ) -> None:
     with pytest.raises(SieveError) as caught:
         compile_script(script)
     assert caught.value.line == line, str(caught.value)
     assert words in str(caught.value)
-    assert str(caught.value).startswith(f"line {line}: ")
+    if line is not None:
+        assert str(caught.value).startswith(f"line {line}: ")
 
 
 def test_size_and_depth_are_bounded() -> None:
@@ -245,3 +249,26 @@ async def test_compiled_programs_are_cached_by_content_and_bounded() -> None:
     await cache.compile("discard;")
     assert len(cache) == 2
     assert await cache.compile("keep;") is not first  # evicted as least recently used
+
+
+TOKENS = (
+    'require ["fileinto", "imap4flags", "vacation"];',
+    "if", "elsif", "else", "{", "}", "(", ")", "[", "]", ",", ";", "header", "address",
+    ":is", ":contains", ":matches", ":domain", ":comparator", '"i;octet"', "exists", "size",
+    ":over", "10K", "allof", "anyof", "not", "true", "false", "keep", "discard", "stop",
+    "fileinto", "redirect", "addflag", "vacation", ":days", "3", '"subject"', '"a@example.org"',
+    '"\\\\Seen"', "text:\nhi\n.\n", "#c\n", "reject", ":copy", "envelope", '"x', "\ud800", "é",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=30), st.binary(max_size=300))
+def test_any_script_and_message_give_a_program_or_a_clear_error(
+    tokens: list[str], head: bytes
+) -> None:
+    try:
+        program = compile_script(" ".join(tokens))
+    except SieveError:
+        return  # a clear refusal; any other exception type fails the test
+    outcome = evaluate(program, MessageView.from_bytes(head + b"\r\n\r\nbody"))
+    assert outcome.folders or outcome.discarded or outcome.redirects

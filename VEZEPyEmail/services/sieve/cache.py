@@ -29,7 +29,7 @@ class ProgramCache:
 
     async def compile(self, script: str) -> Program:
         """The compiled program; raises SieveError like `compile_script`."""
-        key = hashlib.sha256(script.encode("utf-8", "surrogateescape")).digest()
+        key = hashlib.sha256(script.encode("utf-8", "surrogatepass")).digest()
         entry = self._entries.get(key)
         if entry is None:
             try:

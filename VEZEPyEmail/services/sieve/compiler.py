@@ -78,7 +78,10 @@ class SieveError(ValueError):
 
 def compile_script(text: str) -> nodes.Program:
     """The compiled program, or SieveError saying what is wrong and where."""
-    data = text.encode("utf-8", "surrogateescape")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate, e.g. from a JSON "\ud800"
+        raise SieveError("the script is not valid Unicode text") from error
     if len(data) > MAX_SCRIPT_BYTES:
         raise SieveError(f"the script is larger than {MAX_SCRIPT_BYTES // 1024} KB")
     if "\x00" in text:
