@@ -43,6 +43,18 @@ def test_promtool_accepts_the_config_and_rules() -> None:
     check("check", "rules", str(PROMETHEUS / "alerts.yml"))
 
 
+def test_alerts_fire_on_their_series_and_stay_quiet_below_threshold() -> None:
+    """promtool's rule unit tests (ops/prometheus/alerts_test.yml), every alert covered."""
+    check("test", "rules", str(PROMETHEUS / "alerts_test.yml"))
+    tested = {
+        case["alertname"]
+        for test in yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())["tests"]
+        for case in test["alert_rule_test"]
+    }
+    alerts = {rule["alert"] for group in rule_groups() for rule in group["rules"]}  # type: ignore[attr-defined]
+    assert alerts <= tested, f"alerts without a promtool test: {alerts - tested}"
+
+
 def rule_groups() -> list[dict[str, object]]:
     groups: list[dict[str, object]] = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())[
         "groups"
