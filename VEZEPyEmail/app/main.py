@@ -16,6 +16,7 @@ from VEZEPyEmail.app.routers import (
     contacts,
     events,
     folders,
+    internal_delivery,
     mailboxes,
     message_detail,
     messages,
@@ -23,7 +24,6 @@ from VEZEPyEmail.app.routers import (
     threads,
     ui,
     uploads,
-    webmail,
 )
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.compose.errors import install_compose_errors
@@ -87,13 +87,13 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
             mailboxes.router,
             events.router,
             ui.router,
-            webmail.router,
             compose.router,
             uploads.router,
             contacts.router,
             rules.router,
             threads.router,
             admin.router,
+            internal_delivery.router,
         ],
         on_startup=_compose(startup_hooks),
     )

@@ -10,22 +10,11 @@ from fastapi import FastAPI
 
 from VEZEPyCore.web.app import create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
-from VEZEPyGame.app.routers import (
-    admin,
-    leaderboards,
-    mail,
-    players,
-    queue,
-    ratings,
-    store,
-    telemetry,
-    ui,
-)
+from VEZEPyGame.app.routers import admin, mail, notifications, players, store, telemetry, ui
 from VEZEPyGame.app.routers.matches import install_matches
 from VEZEPyGame.app.settings import GameSettings
-from VEZEPyGame.db import notifications as _summary_outbox  # noqa: F401 - its table's model
 from VEZEPyGame.services.email.client import EmailClient
-from VEZEPyGame.services.matchmaking.runtime import install_competition
+from VEZEPyGame.services.notifications.worker import summary_mail
 from VEZEPyGame.services.store.startup import start_store
 from VEZEPyGame.services.telemetry.startup import start_telemetry
 
@@ -64,7 +53,7 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def start_game(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            for hook in (start_email_client, start_store, start_telemetry):
+            for hook in (start_email_client, start_store, start_telemetry, summary_mail):
                 await stack.enter_async_context(hook(app))
             yield
 
@@ -82,12 +71,12 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
             store.router,
             telemetry.router,
             admin.router,
+            notifications.router,
         ],
         on_startup=start_game,
     )
     install_matches(app)  # before anything that registers match hooks
     install_sso(app, GAME_UI_SSO)
-    install_competition(app, settings, routers=[queue.router, ratings.router, leaderboards.router])
     return app
 
 

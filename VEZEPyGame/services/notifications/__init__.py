@@ -1,0 +1,1 @@
+"""Match-summary mail: composed when a match ends, delivered through the Email service."""
