@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -15,6 +17,7 @@ from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.metrics import EmailMetrics, refusal_reason
 from VEZEPyEmail.services.outbound.queue import enqueue_outbound
+from VEZEPyEmail.services.smtp.tls import certificate_paths
 from VEZEPyEmail.tests.smtp_support import DOMAIN, message, smtp_settings
 
 ALICE = f"alice@{DOMAIN}"
@@ -53,6 +56,13 @@ def mx_session(port: int) -> dict[str, tuple[int, bytes]]:
         )
 
 
+def starttls_session(port: int, cafile: Path) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("client.example.org")
+        client.starttls(context=ssl.create_default_context(cafile=str(cafile)))
+        assert client.ehlo("client.example.org")[0] == 250
+
+
 async def test_smtp_sse_and_queue_metrics_follow_real_traffic(
     email_settings: EmailSettings, mint: Callable[..., str]
 ) -> None:
@@ -71,11 +81,16 @@ async def test_smtp_sse_and_queue_metrics_follow_real_traffic(
             await client.post("/api/mailboxes", json={"address": ALICE}, headers=admin)
         ).status_code == 201
 
+        cert, _key = certificate_paths(settings)
+        await asyncio.to_thread(starttls_session, app.state.smtp.port("submission"), cert)
+        text = await until(client, "veze_smtp_sessions_active", 0, listener="submission")
+        # STARTTLS re-enters connection_made on the same session: still one session.
+        assert sample(text, "veze_smtp_sessions_total", listener="submission") == 1
         refused = await asyncio.to_thread(mx_session, app.state.smtp.port("mx"))
         assert refused[f"nobody@{DOMAIN}"][0] == 550
         text = await until(client, "veze_smtp_sessions_active", 0, listener="mx")
         assert sample(text, "veze_smtp_sessions_total", listener="mx") == 1
-        assert sample(text, "veze_smtp_sessions_total", listener="submission") == 0
+        assert sample(text, "veze_smtp_sessions_total", listener="submission") == 1
         assert sample(text, "veze_smtp_messages_accepted_total", listener="mx") == 1
         assert (
             sample(
