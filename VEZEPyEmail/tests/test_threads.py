@@ -124,3 +124,34 @@ async def test_a_conversation_in_date_order_for_its_owner_only(
         await email_client.get(f"/api/threads/{quote(ROOT)}", params={"user": ALICE}, headers=bob)
     ).status_code == 403
     assert (await email_client.get(f"/api/threads/{quote(ROOT)}")).status_code == 401
+
+
+async def test_a_reply_that_arrived_first_follows_its_parent_into_the_conversation(
+    email_app: FastAPI,
+    email_client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    mint: Callable[..., str],
+) -> None:
+    await provision(email_client, admin_headers, ALICE)
+    early = mail(
+        "<late.child@example.org>",
+        "Re: Re: Trip",
+        "Tue, 03 Mar 2026 10:00:00 +0000",
+        "In-Reply-To: <middle@example.org>\r\n",
+    )
+    middle = mail(
+        "<middle@example.org>",
+        "Re: Trip",
+        "Mon, 02 Mar 2026 10:00:00 +0000",
+        "In-Reply-To: <trip@example.org>\r\nReferences: <trip@example.org>\r\n",
+    )
+    ids = []
+    for raw in (early, middle):
+        [item] = await deliver_local(
+            email_app.state, raw=raw, envelope_from="c@example.org", recipients=[ALICE]
+        )
+        ids.append(item.id)
+    thread = await email_client.get(
+        f"/api/threads/{quote('<trip@example.org>')}", headers=bearer(mint(ALICE))
+    )
+    assert [item["id"] for item in thread.json()["messages"]] == [ids[1], ids[0]]

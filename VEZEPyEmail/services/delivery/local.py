@@ -24,7 +24,7 @@ from VEZEPyEmail.db.models import Folder, Mailbox, Message
 from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, clean_text, summarise
 from VEZEPyEmail.services.sieve import delivery as sieve
 from VEZEPyEmail.services.store.blobs import BlobStore
-from VEZEPyEmail.services.threads.service import resolve_thread_id
+from VEZEPyEmail.services.threads.service import join_thread
 from VEZEPyEmail.streaming.events import publish_mail_event
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ async def deliver_local(
                 programs=sieve.cache_on(state),
             )
             plans.append(plan)
-            thread_id = await resolve_thread_id(session, mailbox_id=mailbox_id, summary=summary)
+            thread_id = await join_thread(session, mailbox_id=mailbox_id, summary=summary)
             for index, copy in enumerate(plan.copies):
                 message_id_header = summary.message_id_header if index == 0 else None
                 await _ensure_folder(session, mailbox_id, copy.folder)

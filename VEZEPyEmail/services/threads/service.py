@@ -3,12 +3,13 @@
 The thread id is the Message-ID of the conversation's first message: the first entry of
 References, else In-Reply-To, else the message's own Message-ID (services/messages/mime.py).
 Clients often trim References, so at delivery a message whose parent is already in the same
-mailbox joins the parent's thread instead (nearest referenced message first).
+mailbox joins the parent's thread instead (nearest referenced message first), and replies
+that arrived before their parent follow it into its conversation.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from VEZEPyCore.errors import NotFound
@@ -46,6 +47,24 @@ async def resolve_thread_id(
         if parent in known:
             return known[parent]
     return summary.thread_id
+
+
+async def join_thread(session: AsyncSession, *, mailbox_id: int, summary: Summary) -> str | None:
+    """Resolve the new message's thread, and bring along replies that arrived before it.
+
+    A reply that came first, naming only this message, got this message's Message-ID as its
+    thread id; now that the message is here and belongs to an older conversation, those
+    replies move to that conversation too.
+    """
+    thread_id = await resolve_thread_id(session, mailbox_id=mailbox_id, summary=summary)
+    own = summary.message_id_header
+    if own is not None and thread_id is not None and thread_id != own:
+        await session.execute(
+            update(Message)
+            .where(Message.mailbox_id == mailbox_id, Message.thread_id == own)
+            .values(thread_id=thread_id)
+        )
+    return thread_id
 
 
 def normalise_thread_id(value: str) -> str:
