@@ -314,6 +314,9 @@ def test_dockerfile_runs_the_service_unprivileged(app: AppService) -> None:
     assert command == [
         "uvicorn",
         asgi_targets()[app.name],
+        # JSON log lines (VEZEPyCore/observability/log_config.py), as the Procfile runs it.
+        "--log-config",
+        f"VEZEPyCore/observability/logging/{app.name}.json",
         "--host",
         "0.0.0.0",  # noqa: S104 - the container's own interface; the port is published by compose
         "--port",
