@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,10 +24,16 @@ REQUIRE = 'require ["fileinto", "imap4flags", "vacation"];\n'
 Running = Callable[[FastAPI], Any]
 
 
+@dataclass
+class Rig:
+    app: FastAPI
+    client: httpx.AsyncClient
+
+
 @pytest.fixture
-async def app(
+async def rig(
     email_settings: EmailSettings, running: Running, admin_headers: dict[str, str]
-) -> AsyncIterator[FastAPI]:
+) -> AsyncIterator[Rig]:
     # No outbound worker: remote redirects and replies stay in the queue to be looked at.
     app = create_app(email_settings.model_copy(update={"outbound_worker": False}))
     async with running(app) as client:
@@ -34,12 +41,22 @@ async def app(
         await provision(client, admin_headers, BOB)
         async with app.state.engine.begin() as connection:  # drop the welcome mails
             await connection.execute(delete(Message))
-        app.state.test_client = client
-        yield app
+        yield Rig(app, client)
 
 
-async def set_rules(app: FastAPI, mint: Callable[..., str], user: str, script: str) -> None:
-    client: httpx.AsyncClient = app.state.test_client
+@pytest.fixture
+def app(rig: Rig) -> FastAPI:
+    return rig.app
+
+
+@pytest.fixture
+def client(rig: Rig) -> httpx.AsyncClient:
+    return rig.client
+
+
+async def set_rules(
+    client: httpx.AsyncClient, mint: Callable[..., str], user: str, script: str
+) -> None:
     response = await client.put(
         "/api/rules",
         json={"script": REQUIRE + script},
@@ -89,10 +106,10 @@ async def last_error(app: FastAPI, address: str) -> str | None:
 
 
 async def test_fileinto_creates_the_folder_and_applies_flags_and_keywords(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
     await set_rules(
-        app,
+        client,
         mint,
         ALICE,
         'if header :contains "subject" "invoice" {\n'
@@ -111,9 +128,7 @@ async def test_fileinto_creates_the_folder_and_applies_flags_and_keywords(
     await deliver(app, mail("Your invoice"))
     assert len(await rows(app, ALICE)) == 2
     folders = (
-        await app.state.test_client.get(
-            "/api/folders", headers={"Authorization": f"Bearer {mint(ALICE)}"}
-        )
+        await client.get("/api/folders", headers={"Authorization": f"Bearer {mint(ALICE)}"})
     ).json()["folders"]
     assert {"Archive", "Accounts/2026"} <= {folder["name"] for folder in folders}
     # Other mail still lands in the INBOX (implicit keep); bob has no rules at all.
@@ -123,9 +138,9 @@ async def test_fileinto_creates_the_folder_and_applies_flags_and_keywords(
 
 
 async def test_discard_stores_nothing_and_the_sent_copy_never_runs_rules(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    await set_rules(app, mint, ALICE, "discard;")
+    await set_rules(client, mint, ALICE, "discard;")
     assert await deliver(app, mail("Spam offer")) == []
     assert await rows(app, ALICE) == []
     await deliver(app, mail("Sent by alice", sender=ALICE), folder="Sent", seen=True)
@@ -133,10 +148,10 @@ async def test_discard_stores_nothing_and_the_sent_copy_never_runs_rules(
 
 
 async def test_junk_stays_in_junk_unless_a_rule_files_it(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
     await set_rules(
-        app,
+        client,
         mint,
         ALICE,
         'if header :contains "subject" "newsletter" { fileinto "News"; }\n'
@@ -156,27 +171,25 @@ async def test_junk_stays_in_junk_unless_a_rule_files_it(
 
 
 async def test_a_broken_script_keeps_the_message_and_says_why(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    await set_rules(app, mint, ALICE, "discard;")
+    await set_rules(client, mint, ALICE, "discard;")
     async with app.state.engine.begin() as connection:  # as if written by an older version
         await connection.execute(update(SieveScript).values(script="if nonsense {"))
     delivered = await deliver(app, mail("Still here"))
     assert [item.folder for item in delivered] == ["INBOX"]
     assert [row["subject"] for row in await rows(app, ALICE)] == ["Still here"]
     rules = (
-        await app.state.test_client.get(
-            "/api/rules", headers={"Authorization": f"Bearer {mint(ALICE)}"}
-        )
+        await client.get("/api/rules", headers={"Authorization": f"Bearer {mint(ALICE)}"})
     ).json()
     assert rules["last_error"].startswith("the rules could not run (SieveError: line 1")
     assert rules["last_error_at"] is not None
 
 
 async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    await set_rules(app, mint, ALICE, f'redirect "{BOB}";')
+    await set_rules(client, mint, ALICE, f'redirect "{BOB}";')
     await deliver(app, mail("Forward me"))
     assert await rows(app, ALICE) == []
     [copy] = await rows(app, BOB)
@@ -184,7 +197,7 @@ async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
     assert raw.startswith(b"Return-Path: <carol@example.org>\r\nDelivered-To: " + ALICE.encode())
     assert raw.count(b"Return-Path:") == 1
     # bob now sends everything back: the message stops at alice, who keeps it.
-    await set_rules(app, mint, BOB, f'redirect "{ALICE}";')
+    await set_rules(client, mint, BOB, f'redirect "{ALICE}";')
     await deliver(app, mail("Ping pong"))
     [kept] = await rows(app, ALICE)
     assert kept["subject"] == "Ping pong" and kept["folder"] == "INBOX"
@@ -194,18 +207,18 @@ async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
 
 
 async def test_redirect_to_a_missing_local_mailbox_falls_back_to_keep(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    await set_rules(app, mint, ALICE, 'redirect "ghost@vezeuniqverse.com";')
+    await set_rules(client, mint, ALICE, 'redirect "ghost@vezeuniqverse.com";')
     await deliver(app, mail("Nobody there"))
     assert [row["subject"] for row in await rows(app, ALICE)] == ["Nobody there"]
     assert "redirect to ghost@vezeuniqverse.com failed" in (await last_error(app, ALICE) or "")
 
 
 async def test_remote_redirect_is_queued_without_our_return_path(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
-    await set_rules(app, mint, ALICE, 'redirect "alice@example.net"; keep;')
+    await set_rules(client, mint, ALICE, 'redirect "alice@example.net"; keep;')
     await deliver(
         app,
         mail("Copy me"),
@@ -224,10 +237,10 @@ async def test_remote_redirect_is_queued_without_our_return_path(
 
 
 async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
     await set_rules(
-        app, mint, ALICE, 'vacation :days 7 :subject "Out of office" "Back on Monday.";'
+        client, mint, ALICE, 'vacation :days 7 :subject "Out of office" "Back on Monday.";'
     )
     await deliver(app, mail("First", sender=BOB), sender=BOB)
     await deliver(app, mail("Second", sender=BOB), sender=BOB)
@@ -249,11 +262,11 @@ async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
 
 
 async def test_keywords_from_several_addflag_are_capped_at_the_label_limit(
-    app: FastAPI, mint: Callable[..., str]
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
 ) -> None:
     first = " ".join(f"a{index}" for index in range(15))
     second = " ".join(f"b{index}" for index in range(15))
-    await set_rules(app, mint, ALICE, f'addflag "{first}"; addflag "{second}";')
+    await set_rules(client, mint, ALICE, f'addflag "{first}"; addflag "{second}";')
     await deliver(app, mail("Many labels"))
     [row] = await rows(app, ALICE)
     assert len(row["labels"]) == 20 and row["labels"][:2] == ["a0", "a1"]
