@@ -24,6 +24,7 @@ from VEZEPyEmail.app.routers import (
     threads,
     ui,
     uploads,
+    webmail,
 )
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.compose.errors import install_compose_errors
@@ -87,6 +88,7 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
             mailboxes.router,
             events.router,
             ui.router,
+            webmail.router,
             compose.router,
             uploads.router,
             contacts.router,

@@ -10,10 +10,22 @@ from fastapi import FastAPI
 
 from VEZEPyCore.web.app import create_service_app
 from VEZEPyCore.web.sso import SsoConfig, install_sso
-from VEZEPyGame.app.routers import admin, mail, notifications, players, store, telemetry, ui
+from VEZEPyGame.app.routers import (
+    admin,
+    leaderboards,
+    mail,
+    notifications,
+    players,
+    queue,
+    ratings,
+    store,
+    telemetry,
+    ui,
+)
 from VEZEPyGame.app.routers.matches import install_matches
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.services.email.client import EmailClient
+from VEZEPyGame.services.matchmaking.runtime import install_competition
 from VEZEPyGame.services.notifications.worker import summary_mail
 from VEZEPyGame.services.store.startup import start_store
 from VEZEPyGame.services.telemetry.startup import start_telemetry
@@ -77,6 +89,7 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
     )
     install_matches(app)  # before anything that registers match hooks
     install_sso(app, GAME_UI_SSO)
+    install_competition(app, settings, routers=[queue.router, ratings.router, leaderboards.router])
     return app
 
 
