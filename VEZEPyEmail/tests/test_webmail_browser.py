@@ -297,6 +297,37 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
     )
     await expect(rows).to_have_count(4)
     await expect(projects).to_contain_text("1")
+    # Rename it (a prompt) and delete it (a confirmation): its message goes to Trash.
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("Work")))
+    await projects.hover()
+    await page.click("[data-folder-rename='Projects']")
+    work = page.locator(".folder[data-folder='Work']")
+    await expect(work).to_contain_text("1")
+    await expect(projects).to_have_count(0)
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await work.hover()
+    await page.click("[data-folder-delete='Work']")
+    await expect(work).to_have_count(0)
+    await expect(page.locator(".folder[data-folder='Trash'] .count")).to_have_text("1")
+
+    # Labels on the open message, shown in its row too; junk and back.
+    await page.click("#message-list .msg-row:has-text('Note 1') .msg-open")
+    await page.fill("#label-input", "urgent")
+    await page.press("#label-input", "Enter")
+    await expect(page.locator(".reader-labels .label")).to_contain_text("urgent")
+    await expect(page.locator("#message-list .msg-row:has-text('Note 1') .badge")).to_have_text(
+        "urgent"
+    )
+    await page.click("[data-label-remove='urgent']")
+    await expect(page.locator(".reader-labels .label")).to_have_count(0)
+    await page.click("#reader [data-action='junk']")
+    await expect(rows).to_have_count(3)
+    await page.click("[data-folder-link='Junk']")
+    await page.click("#message-list .msg-row:has-text('Note 1') .msg-open")
+    await page.click("#reader [data-action='notjunk']")
+    await expect(rows).to_have_count(0)
+    await page.click("[data-folder-link='INBOX']")
+    await expect(rows).to_have_count(4)
 
     # Search with operators; matches are highlighted.
     await page.fill("#search-input", "report")
@@ -416,6 +447,14 @@ async def test_compose_send_live_reply_forward_and_errors(
     await page.keyboard.press("Enter")
     await expect(page.locator("#compose-to")).to_have_value("Dora Explorer <dora@example.org>, ")
 
+    # A local recipient that does not exist is refused when sending, named in the form.
+    await page.fill("#compose-to", f"ghost@{DOMAIN}")
+    await page.fill("#compose-subject", "Anyone?")
+    await page.click("#compose-send")
+    await expect(error).to_contain_text(f"ghost@{DOMAIN}", timeout=LIVE_MS + 5_000)
+    await expect(error).to_contain_text("Not sent")
+    await expect(page.locator("#compose-to")).to_have_attribute("aria-invalid", "true")
+
     # A bad address is named, and the field marked.
     await page.fill("#compose-to", "not-an-address")
     await page.fill("#compose-subject", "Lunch?")
@@ -478,6 +517,11 @@ async def test_compose_send_live_reply_forward_and_errors(
     await reply.locator(".msg-open").click()
     await expect(page.locator(".conversation .thread-item")).to_have_count(2)
     await expect(page.locator("#mail-text")).to_contain_text("Yes, see you there.")
+    # Alice's message ids are not Bob's to open, frame or view: 404 like a missing one.
+    reply_id = await reply.get_attribute("data-id")
+    for path in ("", "/frame", "/source"):
+        refused = await bob_page.request.get(f"{world.email}/ui/mail/messages/{reply_id}{path}")
+        assert refused.status == 404, path
 
     # Forward: "Fwd:", autosaved as a draft, then discarded.
     await page.locator("#reader").click(position={"x": 5, "y": 5})

@@ -687,4 +687,11 @@
   markOpen();
   updateTitle();
   connect();
+  // A link straight to a message (?m=) opened it on the server: mark it read as a click would.
+  const opened = document.getElementById("reader-message");
+  if (opened && opened.dataset.unread === "true") {
+    api("POST", "/api/messages/" + opened.dataset.id + "/read", { read: true })
+      .then(function () { refreshRow(Number(opened.dataset.id), false); refreshFolders(); })
+      .catch(function () {});
+  }
 })();
