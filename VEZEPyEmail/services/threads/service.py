@@ -77,6 +77,7 @@ async def thread_messages(
     connection: AsyncConnection, *, mailbox_id: int, thread_id: str, include_trash: bool
 ) -> list[ThreadMessageRead]:
     """The conversation's messages in this mailbox, oldest first; 404 when there are none."""
+    # The list's own columns and row mapping: a thread shows exactly the list's summary.
     statement = (
         select(*_LIST_COLUMNS, Message.folder)
         .where(Message.mailbox_id == mailbox_id, Message.thread_id == thread_id)
