@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -254,6 +255,14 @@ async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
     assert reply["in_reply_to"] == "<First@example.org>" and reply["envelope_from"] == ""
     raw = await app.state.blobs.get(reply["blob_key"])
     assert b"Auto-Submitted: auto-replied" in raw and b"Back on Monday." in raw
+    # Once :days have passed, the same sender is answered again (once).
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            update(VacationReply).values(sent_at=datetime.now(UTC) - timedelta(days=8))
+        )
+    await deliver(app, mail("Third", sender=BOB), sender=BOB)
+    await deliver(app, mail("Fourth", sender=BOB), sender=BOB)
+    assert [row["subject"] for row in await rows(app, BOB)] == ["Out of office"] * 2
     # A remote sender's reply goes out through the queue with the null reverse-path.
     await deliver(app, mail("From afar"))
     async with app.state.engine.connect() as connection:

@@ -203,18 +203,22 @@ async def _plan_vacation(
     now = datetime.now(UTC)
     handle = vacation.handle_of(action)
     sender = clean_text(sender, 320)
-    last = await session.scalar(
-        select(VacationReply).where(
-            VacationReply.mailbox_id == plan.mailbox_id,
-            VacationReply.sender == sender,
-            VacationReply.handle == handle,
-        )
+    mine = (
+        VacationReply.mailbox_id == plan.mailbox_id,
+        VacationReply.sender == sender,
+        VacationReply.handle == handle,
     )
-    if last is not None:
-        if last.sent_at > now - timedelta(days=action.days):
-            return  # RFC 5230 section 4.1: already answered within :days
-        last.sent_at = now
-    else:
+    # One conditional UPDATE claims the reply: of two concurrent deliveries from the same
+    # sender only one sees the old timestamp (RFC 5230 section 4.1: once per :days).
+    claimed = await session.execute(
+        update(VacationReply)
+        .where(*mine, VacationReply.sent_at <= now - timedelta(days=action.days))
+        .values(sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(claimed, "rowcount", 0):
+        if await session.scalar(select(VacationReply.id).where(*mine)) is not None:
+            return  # already answered within :days
         try:
             async with session.begin_nested():
                 session.add(
