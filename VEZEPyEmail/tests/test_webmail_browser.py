@@ -265,9 +265,21 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
     assert external == [f"https://{TRACKER}/pixel.png"]
     assert dialogs == []
 
-    # Someone else's message id is a 404, like a missing one.
+    # A missing message id is a 404; the image choice is a form that needs its CSRF token;
+    # a script's fetch without a session gets 401 (a page navigation goes to sign in).
     other = await page.request.get(f"{world.email}/ui/mail/messages/999999")
     assert other.status == 404
+    forged = await page.request.post(
+        f"{world.email}/ui/mail/messages/{await _row_id(page, 'You won a prize')}/images",
+        form={"scope": "sender"},
+    )
+    assert forged.status == 403
+    stranger = await browser.new_context()
+    anonymous = await stranger.request.get(
+        f"{world.email}/ui/mail/list", headers={"Sec-Fetch-Dest": "empty"}, max_redirects=0
+    )
+    assert anonymous.status == 401
+    await stranger.close()
 
     # Organise: select two notes and archive them; undo brings them back.
     await page.check("#row-" + await _row_id(page, "Note 0") + " .msg-select")

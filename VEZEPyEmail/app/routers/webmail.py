@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from VEZEPyCore.auth import scopes
@@ -55,6 +55,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 FolderQuery = Annotated[str, Query(min_length=1, max_length=128)]
 SearchText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)]
 MessageIdQuery = Annotated[int | None, Query(ge=1, le=2**62)]
+MessageId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ async def row_partial(
     request: Request,
     viewer: ViewerDep,
     connection: ConnectionDep,
-    message_id: int,
+    message_id: MessageId,
     folder: FolderQuery = "INBOX",
     q: SearchText = None,
 ) -> HTMLResponse:
@@ -244,7 +245,7 @@ async def reader_partial(
     viewer: ViewerDep,
     connection: ConnectionDep,
     blobs: BlobsDep,
-    message_id: int,
+    message_id: MessageId,
 ) -> HTMLResponse:
     """The reading pane: the message, its conversation, its attachments."""
     mailbox_id = await mailbox_id_for(connection, address=viewer.address)
@@ -263,7 +264,7 @@ async def message_frame(
     viewer: ViewerDep,
     connection: ConnectionDep,
     blobs: BlobsDep,
-    message_id: int,
+    message_id: MessageId,
 ) -> Response:
     """The HTML body as its own document, for the sandboxed iframe, under a strict CSP."""
     mailbox_id = await mailbox_id_for(connection, address=viewer.address)
@@ -288,7 +289,7 @@ async def message_source(
     viewer: ViewerDep,
     connection: ConnectionDep,
     blobs: BlobsDep,
-    message_id: int,
+    message_id: MessageId,
 ) -> Response:
     """ "View source": the message as received, as plain text that nothing renders."""
     owned = await detail.load_owned(connection, message_id=message_id, principal=viewer.principal)
@@ -314,7 +315,7 @@ async def allow_images(
     viewer: ViewerDep,
     session: SessionDep,
     blobs: BlobsDep,
-    message_id: int,
+    message_id: MessageId,
     scope: Annotated[Literal["message", "sender"], Form()],
 ) -> Response:
     """Load remote images of this message, or of every message from its sender."""
