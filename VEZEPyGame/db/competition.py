@@ -118,6 +118,21 @@ class LeaderboardEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class LeaderboardScoreCount(Base):
+    """How many entries of a board hold each score: a rank is the players in the buckets above
+    plus the few sharing one's score, so it costs a short range read, not a count of the board.
+    Kept in the same transaction as the entries it counts."""
+
+    __tablename__ = "leaderboard_score_counts"
+
+    season_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("seasons.id", ondelete="CASCADE"), primary_key=True
+    )
+    mode: Mapped[str] = mapped_column(String(MODE_LENGTH), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer, primary_key=True)
+    players: Mapped[int] = mapped_column(Integer)
+
+
 class QueueTicket(Base):
     """A player waiting for a match in one mode and region."""
 

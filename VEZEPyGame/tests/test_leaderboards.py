@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
@@ -12,9 +14,9 @@ import pytest
 import redis
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
-from VEZEPyGame.db.competition import LeaderboardEntry
+from VEZEPyGame.db.competition import LeaderboardEntry, LeaderboardScoreCount
 from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards
 from VEZEPyGame.services.leaderboards.standings import Board
@@ -93,6 +95,14 @@ async def fill(app: FastAPI, board: Board, scores: list[int]) -> list[int]:
                 for player_id, score in zip(ids, scores, strict=True)
             ],
         )
+        counts = Counter(scores)
+        await connection.execute(
+            insert(LeaderboardScoreCount),
+            [
+                {"season_id": board.season_id, "mode": board.mode, "score": score, "players": n}
+                for score, n in counts.items()
+            ],
+        )
     return ids
 
 
@@ -145,6 +155,40 @@ async def test_redis_and_sql_agree_on_a_random_board(
             assert await fast.neighbourhood(board, player_id, span=4) == await sql.neighbourhood(
                 board, player_id, span=4
             )
+
+
+async def test_score_buckets_stay_equal_to_the_entries_under_concurrent_submits(
+    app: FastAPI, client: httpx.AsyncClient, store: str
+) -> None:
+    board = await season_board(app)
+    ids = await add_players(app, *(f"q{i}" for i in range(12)))
+    boards: Leaderboards = app.state.leaderboards
+    rng = random.Random(3)
+    submits = [
+        boards.submit(
+            board,
+            player_id=rng.choice(ids),
+            score=rng.randint(1490, 1510),
+            outcome=rng.choice(("win", "loss", "draw")),
+        )
+        for _ in range(60)
+    ]
+    await asyncio.gather(*submits)
+    async with app.state.engine.connect() as connection:
+        entries = Counter(
+            (await connection.execute(select(LeaderboardEntry.score))).scalars().all()
+        )
+        buckets = {
+            row.score: row.players
+            for row in await connection.execute(select(LeaderboardScoreCount))
+            if row.players
+        }
+    assert buckets == dict(entries)
+    sql = Leaderboards(app.state.engine, None)
+    top = await sql.top(board, limit=100)
+    for entry in top:
+        found = await sql.standing(board, entry.player_id)
+        assert found is not None and found.rank == entry.rank
 
 
 async def test_redis_is_rebuilt_from_sql_when_missing_and_never_goes_back_in_time(

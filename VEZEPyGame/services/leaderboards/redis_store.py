@@ -43,24 +43,35 @@ end
 return changed
 """
 
-#: ARGV: "range", start, stop  |  "rank", member, span. Nil when the board is not ready.
+#: ARGV: "range", start, stop  |  "rank", member, span. Nil when the board is not ready; else
+#: one JSON document (a single bulk reply parses far faster than hundreds of small ones):
+#: {"rank": 0-based rank or -1, "start": 0-based position of the first row, "rows": [...]}.
 _READ = """
 if redis.call('EXISTS', KEYS[3]) == 0 then return false end
 local start, stop, rank
 if ARGV[1] == 'range' then
-  start, stop = tonumber(ARGV[2]), tonumber(ARGV[3])
+  start, stop, rank = tonumber(ARGV[2]), tonumber(ARGV[3]), -1
 else
   rank = redis.call('ZREVRANK', KEYS[1], ARGV[2])
-  if not rank then return {-1} end
+  if not rank then return cjson.encode({rank = -1, start = 0, rows = {}}) end
   local span = tonumber(ARGV[3])
   start = math.max(rank - span, 0)
   stop = rank + span
 end
 local members = redis.call('ZREVRANGE', KEYS[1], start, stop, 'WITHSCORES')
-if #members == 0 then return {rank or -1, start, members, {}} end
-local ids = {}
-for i = 1, #members, 2 do ids[#ids + 1] = members[i] end
-return {rank or -1, start, members, redis.call('HMGET', KEYS[2], unpack(ids))}
+local rows = {}
+if #members > 0 then
+  local ids = {}
+  for i = 1, #members, 2 do ids[#ids + 1] = members[i] end
+  local infos = redis.call('HMGET', KEYS[2], unpack(ids))
+  for i = 1, #ids do
+    local info = infos[i] and cjson.decode(infos[i]) or {h = '', g = 0, w = 0, l = 0, d = 0}
+    info['p'] = tonumber(ids[i])
+    info['s'] = tonumber(members[2 * i])
+    rows[i] = info
+  end
+end
+return cjson.encode({rank = rank, start = start, rows = rows})
 """
 
 
@@ -123,12 +134,11 @@ class RedisBoards:
 
     async def top(self, board: Board, *, limit: int, offset: int = 0) -> list[Standing] | None:
         """None when the board is not ready in Redis."""
-        reply = await self._read(
-            keys=list(self._keys(board)), args=["range", offset, offset + limit - 1]
-        )
+        stop = offset + limit - 1
+        reply = await self._read(keys=list(self._keys(board)), args=["range", offset, stop])
         if reply is None:
             return None
-        return _standings(reply[1], reply[2], reply[3])
+        return _standings(json.loads(reply))
 
     async def neighbourhood(
         self, board: Board, player_id: int, *, span: int
@@ -140,30 +150,27 @@ class RedisBoards:
         )
         if reply is None:
             return None
-        if int(reply[0]) < 0:
+        document = json.loads(reply)
+        if int(document["rank"]) < 0:
             return False
-        around = _standings(reply[1], reply[2], reply[3])
+        around = _standings(document)
         me = next(entry for entry in around if entry.player_id == player_id)
         return Neighbourhood(me, around)
 
 
-def _standings(start: Any, members: list[Any], infos: list[Any]) -> list[Standing]:
-    standings: list[Standing] = []
-    for index in range(0, len(members), 2):
-        raw = infos[index // 2]
-        info: dict[str, Any] = (
-            json.loads(raw) if raw is not None else {"h": "", "g": 0, "w": 0, "l": 0, "d": 0}
+def _standings(document: dict[str, Any]) -> list[Standing]:
+    start = int(document["start"])
+    rows = document["rows"] or []  # cjson encodes an empty table as {}
+    return [
+        Standing(
+            rank=start + index + 1,
+            player_id=int(row["p"]),
+            handle=str(row["h"]),
+            score=round(float(row["s"])),
+            games=int(row["g"]),
+            wins=int(row["w"]),
+            losses=int(row["l"]),
+            draws=int(row["d"]),
         )
-        standings.append(
-            Standing(
-                rank=int(start) + index // 2 + 1,
-                player_id=int(members[index]),
-                handle=str(info["h"]),
-                score=round(float(members[index + 1])),
-                games=int(info["g"]),
-                wins=int(info["w"]),
-                losses=int(info["l"]),
-                draws=int(info["d"]),
-            )
-        )
-    return standings
+        for index, row in enumerate(rows)
+    ]

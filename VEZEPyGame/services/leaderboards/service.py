@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from VEZEPyGame.services.leaderboards import sql_store
 from VEZEPyGame.services.leaderboards.redis_store import DEFAULT_PREFIX, RedisBoards
+from VEZEPyGame.services.leaderboards.sql_store import GameCount
 from VEZEPyGame.services.leaderboards.standings import Board, Neighbourhood, Outcome, Standing
 
 log = logging.getLogger(__name__)
@@ -110,16 +111,12 @@ class Leaderboards:
         self,
         connection: AsyncConnection,
         board: Board,
+        games: Sequence[GameCount],
         *,
-        player_id: int,
-        score: int,
-        outcome: Outcome,
         now: datetime,
     ) -> None:
-        """Count one game in SQL, inside the caller's transaction; call `copy` after commit."""
-        await sql_store.record_outcome(
-            connection, board, player_id=player_id, score=score, outcome=outcome, now=now
-        )
+        """Count games in SQL, inside the caller's transaction; call `copy` after commit."""
+        await sql_store.record_outcomes(connection, board, games, now=now)
 
     async def copy(self, board: Board, player_ids: Sequence[int]) -> None:
         """Copy the committed SQL rows of these players into Redis (no-op without Redis)."""
@@ -137,12 +134,7 @@ class Leaderboards:
         """Count one game for a player in its own transaction, then copy it to Redis."""
         async with self._engine.begin() as connection:
             await self.record(
-                connection,
-                board,
-                player_id=player_id,
-                score=score,
-                outcome=outcome,
-                now=datetime.now(UTC),
+                connection, board, [GameCount(player_id, score, outcome)], now=datetime.now(UTC)
             )
         await self.copy(board, [player_id])
 

@@ -1,7 +1,8 @@
 """The matchmaker: a background loop making a pairing pass every second and on each new ticket.
 
-Each pass reads the waiting tickets, pairs them with the pure `pair_tickets`, and starts each
-pair's match in a transaction of its own that first claims both tickets. Tickets that waited
+Each pass reads the waiting tickets, pairs them with the pure `pair_tickets`, and starts the
+pairs' matches in transactions of up to `BATCH` matches, each match in a savepoint that first
+claims its tickets. Tickets that waited
 past the bot wait get a bot opponent the same way. Several workers may run this loop against
 one database: the claim is what decides, so a ticket never lands in two matches.
 """
@@ -31,6 +32,12 @@ from VEZEPyGame.services.matchmaking.start import MatchRequest, StartMatch, bot_
 log = logging.getLogger(__name__)
 
 MATCH_FOUND = "match.found"
+#: Matches started per transaction (each in its own savepoint).
+BATCH = 64
+
+
+class _ClaimLost(Exception):
+    """A ticket of the pair is no longer waiting: roll this match's savepoint back."""
 
 
 def player_channel(player_id: int) -> str:
@@ -84,61 +91,75 @@ class Matchmaker(WakeableLoop):
             waiting = await tickets.waiting_tickets(session, now=now)
         if not waiting:
             return []
-        started: list[StartedMatch] = []
+        plans: list[tuple[tuple[WaitingTicket, ...], int | None]] = []
         paired: set[str] = set()
         for pair in pair_tickets(waiting, self._settings.window):
             seats = [pair.first, pair.second]
             self._rng.shuffle(seats)  # who moves first is a coin toss
-            match = await self._start(tuple(seats), bot_level=None, now=now)
-            if match is not None:
-                started.append(match)
+            plans.append((tuple(seats), None))
             paired.update((pair.first.ticket_id, pair.second.ticket_id))
         for ticket in waiting:
-            if ticket.ticket_id in paired:
-                continue
-            if due_for_bot(ticket, bot_after_seconds=self._settings.bot_after):
-                match = await self._start(
-                    (ticket,), bot_level=bot_level_for(ticket.rating), now=now
-                )
-                if match is not None:
-                    started.append(match)
-        for match in started:
-            await self._announce(match)
+            if ticket.ticket_id not in paired and due_for_bot(
+                ticket, bot_after_seconds=self._settings.bot_after
+            ):
+                plans.append(((ticket,), bot_level_for(ticket.rating)))
+        started: list[StartedMatch] = []
+        for offset in range(0, len(plans), BATCH):
+            batch = await self._start_batch(plans[offset : offset + BATCH], now=now)
+            for match in batch:
+                await self._announce(match)
+            started.extend(batch)
         self.started += len(started)
         return started
 
+    async def _start_batch(
+        self, plans: list[tuple[tuple[WaitingTicket, ...], int | None]], *, now: datetime
+    ) -> list[StartedMatch]:
+        """Start these matches in one transaction, each in a savepoint of its own: a match
+        whose claim or start fails is rolled back alone, the others commit together."""
+        started: list[StartedMatch] = []
+        async with self._sessionmaker() as session:
+            await begin_as_writer(session)
+            for seats, bot_level in plans:
+                try:
+                    async with session.begin_nested():
+                        match = await self._start(session, seats, bot_level=bot_level, now=now)
+                except _ClaimLost:
+                    continue  # cancelled, or claimed by another worker meanwhile
+                except Exception:
+                    # The match service refused or failed: these tickets wait for the next pass.
+                    log.exception("could not start a match for %s", [s.ticket_id for s in seats])
+                    continue
+                started.append(match)
+            await session.commit()
+        return started
+
     async def _start(
-        self, seats: tuple[WaitingTicket, ...], *, bot_level: int | None, now: datetime
-    ) -> StartedMatch | None:
+        self,
+        session: AsyncSession,
+        seats: tuple[WaitingTicket, ...],
+        *,
+        bot_level: int | None,
+        now: datetime,
+    ) -> StartedMatch:
+        if not await tickets.claim(session, [seat.ticket_id for seat in seats], now=now):
+            raise _ClaimLost
         request = MatchRequest(
             mode=seats[0].mode,
             first_player_id=seats[0].player_id,
             second_player_id=seats[1].player_id if len(seats) > 1 else None,
             bot_level=bot_level,
         )
-        async with self._sessionmaker() as session:
-            await begin_as_writer(session)
-            if not await tickets.claim(session, [seat.ticket_id for seat in seats], now=now):
-                await session.rollback()  # cancelled, or claimed by another worker
-                return None
-            try:
-                match_id = await self._start_match(session, request)
-            except Exception:
-                await session.rollback()  # the tickets stay waiting for the next pass
-                log.exception(
-                    "could not start a match for tickets %s", [s.ticket_id for s in seats]
-                )
-                return None
-            for seat in seats:
-                opponent = next((s.player_id for s in seats if s is not seat), None)
-                await tickets.record_match(
-                    session,
-                    ticket_id=seat.ticket_id,
-                    match_id=match_id,
-                    opponent_id=opponent,
-                    bot_level=bot_level,
-                )
-            await session.commit()
+        match_id = await self._start_match(session, request)
+        for seat in seats:
+            opponent = next((s.player_id for s in seats if s is not seat), None)
+            await tickets.record_match(
+                session,
+                ticket_id=seat.ticket_id,
+                match_id=match_id,
+                opponent_id=opponent,
+                bot_level=bot_level,
+            )
         return StartedMatch(match_id, seats, bot_level)
 
     async def _announce(self, match: StartedMatch) -> None:

@@ -23,6 +23,7 @@ from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyGame.db.competition import Rating, RatingChange
 from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards
+from VEZEPyGame.services.leaderboards.sql_store import GameCount
 from VEZEPyGame.services.leaderboards.standings import Board
 from VEZEPyGame.services.ratings.model import (
     INITIAL_MU,
@@ -140,21 +141,18 @@ async def apply_match_result(
     except IntegrityError:
         return None  # counted by a concurrent report that got here first
     board = Board(season.id, match.mode)
-    connection = await session.connection()
-    for rating, skill, result in (
-        (first, new_first, outcome),
-        (second, new_second, opposite(outcome)),
-    ):
-        _move(rating, skill, result, now)
-        await leaderboards.record(
-            connection,
-            board,
-            player_id=rating.player_id,
-            score=skill.display,
-            outcome=result,
-            now=now,
-        )
+    _move(first, new_first, outcome, now)
+    _move(second, new_second, opposite(outcome), now)
     await session.flush()
+    await leaderboards.record(
+        await session.connection(),
+        board,
+        [
+            GameCount(first.player_id, new_first.display, outcome),
+            GameCount(second.player_id, new_second.display, opposite(outcome)),
+        ],
+        now=now,
+    )
     return AppliedResult(board, players)
 
 

@@ -1,4 +1,5 @@
-"""competition: ratings, rating history, seasons, leaderboard entries, queue tickets
+"""competition: ratings, rating history, seasons, leaderboard entries and score counts, queue
+tickets
 
 Revision ID: 0003
 Revises: 0001
@@ -100,6 +101,18 @@ def upgrade() -> None:
         ["season_id", "mode", "score", "player_id"],
     )
     op.create_table(
+        "leaderboard_score_counts",
+        sa.Column(
+            "season_id",
+            sa.Integer(),
+            sa.ForeignKey("seasons.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("mode", sa.String(16), primary_key=True),
+        sa.Column("score", sa.Integer(), primary_key=True),
+        sa.Column("players", sa.Integer(), nullable=False),
+    )
+    op.create_table(
         "queue_tickets",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column(
@@ -131,6 +144,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("queue_tickets")
+    op.drop_table("leaderboard_score_counts")
     op.drop_table("leaderboard_entries")
     op.drop_table("rating_history")
     op.drop_table("ratings")
