@@ -110,6 +110,22 @@ async def test_rules_belong_to_their_mailbox(
         "vacation": False,
         "notes": [],
     }
+    away = 'require "vacation"; vacation "Away.";'
+    answered = await email_client.post(
+        "/api/rules/test", json={"message_id": delivered.id, "script": away}, headers=alice
+    )
+    assert answered.json()["vacation"] is True and answered.json()["notes"] == []
+    [listed] = await deliver_local(
+        email_app.state,
+        raw=b"From: c@example.org\r\nTo: alice@vezeuniqverse.com\r\nList-Id: <l.example.org>\r\n"
+        b"Subject: Digest\r\n\r\nx",
+        envelope_from="c@example.org",
+        recipients=[ALICE],
+    )
+    quiet = await email_client.post(
+        "/api/rules/test", json={"message_id": listed.id, "script": away}, headers=alice
+    )
+    assert quiet.json()["notes"] == ["vacation: no reply (mailing list)"]
     active = await email_client.post(
         "/api/rules/test", json={"message_id": delivered.id}, headers=alice
     )

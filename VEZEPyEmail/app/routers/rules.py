@@ -99,4 +99,10 @@ async def test_rules(
         script = await service.active_script(connection, mailbox_id=owned.row["mailbox_id"])
     raw = await detail.raw_bytes(blobs, owned.row)
     folder = "Junk" if owned.row["folder"] == "Junk" else "INBOX"
-    return await service.dry_run(script, raw, folder=folder)
+    return await service.dry_run(
+        script,
+        raw,
+        folder=folder,
+        user=owned.address,
+        envelope_from=str(owned.row["envelope_from"]),
+    )

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from VEZEPyCore.errors import AppError, NotFound
 from VEZEPyEmail.db.sieve import SieveScript
+from VEZEPyEmail.services.sieve import vacation
 from VEZEPyEmail.services.sieve.compiler import SieveError, compile_script
 from VEZEPyEmail.services.sieve.evaluate import MessageView, evaluate
 from VEZEPyEmail.services.sieve.matching import BudgetExceeded
@@ -98,13 +99,28 @@ async def active_script(connection: AsyncConnection, *, mailbox_id: int) -> str:
     return str(script)
 
 
-async def dry_run(script: str, raw: bytes, *, folder: str) -> RuleTestRead:
-    """Evaluate `script` against `raw` as if it were being delivered to `folder`."""
+async def dry_run(
+    script: str, raw: bytes, *, folder: str, user: str, envelope_from: str
+) -> RuleTestRead:
+    """Evaluate `script` against `raw` as if it were being delivered to `folder` for `user`."""
     program = await asyncio.to_thread(checked, script)
+    view = MessageView.from_bytes(raw)
     try:
-        outcome = evaluate(program, MessageView.from_bytes(raw), default_folder=folder)
+        outcome = evaluate(program, view, default_folder=folder)
     except BudgetExceeded as error:
         raise InvalidScript(str(error)) from error
+    notes = list(outcome.notes)
+    if outcome.vacation is not None:
+        # The same checks delivery makes (not the once-per-:days record, which it would update).
+        why = vacation.refusal(
+            view,
+            sender=envelope_from.strip().strip("<>").lower(),
+            user=user,
+            action=outcome.vacation,
+            junk=folder == "Junk",
+        )
+        if why is not None:
+            notes.append(f"vacation: no reply ({why})")
     return RuleTestRead(
         folders=outcome.folders,
         flags=[flag for flag in outcome.flags if flag.startswith("\\")],
@@ -112,5 +128,5 @@ async def dry_run(script: str, raw: bytes, *, folder: str) -> RuleTestRead:
         discarded=outcome.discarded,
         redirects=outcome.redirects,
         vacation=outcome.vacation is not None,
-        notes=outcome.notes,
+        notes=notes,
     )
