@@ -19,8 +19,9 @@ from VEZEPyGame.services.telemetry import rules, service
 from VEZEPyGame.services.telemetry.schemas import FlagList
 
 router = APIRouter(tags=["admin"])
-RuleQuery = Annotated[str | None, Query(pattern="^(" + "|".join(rules.RULES) + ")$")]
-HandleQuery = Annotated[str | None, Query(min_length=1, max_length=64)]
+#: Empty means "any" (what the page's filter form sends when left blank).
+RuleQuery = Annotated[str | None, Query(pattern="^(" + "|".join(rules.RULES) + ")?$")]
+HandleQuery = Annotated[str | None, Query(max_length=64)]
 PAGE_SIZE = 50
 
 
@@ -35,7 +36,7 @@ async def list_flags(
 ) -> FlagList:
     """Flags raised by the rules; filter by `rule` or `player` handle, page with `before_id`."""
     flags = await service.list_flags(
-        session, limit=limit, before_id=before_id, rule=rule, player_handle=player
+        session, limit=limit, before_id=before_id, rule=rule or None, player_handle=player or None
     )
     return FlagList(flags=flags)
 
@@ -53,7 +54,11 @@ async def flags_page(
     """The same flags as a table an admin can filter."""
     check_scopes(principal, (scopes.GAME_ADMIN,))
     flags = await service.list_flags(
-        session, limit=PAGE_SIZE, before_id=before_id, rule=rule, player_handle=player
+        session,
+        limit=PAGE_SIZE,
+        before_id=before_id,
+        rule=rule or None,
+        player_handle=player or None,
     )
     return render(
         request,

@@ -24,6 +24,7 @@ from VEZEPyGame.services.bot import BOT_LEVELS
 from VEZEPyGame.services.matches import flows, service
 from VEZEPyGame.services.matches.views import move_reads, summary_read
 from VEZEPyGame.services.registry import portal_url, webmail_url
+from VEZEPyGame.services.store.board import board_style
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -152,6 +153,14 @@ async def match_page(
             "my_side": side,
             "state_json": state.model_dump_json(),
             "csrf": csrf_token(request),
+            # Equipped cosmetics (the store): stone colours and the viewer's board theme.
+            "board_style": await board_style(
+                runtime.sessionmaker,
+                request.app.state.store_catalogue,
+                viewer_id=player.id,
+                first_player_id=state.first.player_id,
+                second_player_id=state.second.player_id,
+            ),
         },
     )
 
