@@ -6,6 +6,7 @@ provider does (HMAC-SHA256 over `f"{timestamp}.{raw_body}"`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -278,3 +279,13 @@ def test_production_refuses_to_start_without_a_webhook_secret(
         GameSettings.model_validate(production)
     settings = GameSettings.model_validate({**production, "GAME_STORE_WEBHOOK_SECRET": "w" * 40})
     assert settings.webhook_secret() == "w" * 40
+
+
+async def test_concurrent_deliveries_of_one_event_grant_once(
+    client: httpx.AsyncClient, store_app: FastAPI, mint: Minter
+) -> None:
+    reference = await start_purchase(client, mint, "piece-crimson")
+    body = webhook_event("evt_race", "payment.succeeded", reference, amount_cents=PRICE)
+    answers = await asyncio.gather(*(post_webhook(client, body) for _ in range(4)))
+    assert sorted(answer.status_code for answer in answers) == [200, 409, 409, 409]
+    assert await inventory_rows(store_app) == 1

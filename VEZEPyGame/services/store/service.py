@@ -12,6 +12,7 @@ import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyCore.auth.principal import Principal
@@ -215,7 +216,10 @@ async def apply_webhook_event(session: AsyncSession, *, event: WebhookEventIn) -
             received_at=_now(),
         )
     )
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent delivery of the same event id got there first
+        raise Replay(f"event {event.id} was already processed") from exc
     return WebhookResult.model_validate({"event_id": event.id, "outcome": outcome})
 
 
