@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from VEZEPyCore.web.sso import SsoSession, session_cookie_name
 from VEZEPyGame.db.models import Player
 from VEZEPyGame.services.matchmaking.start import MatchRequest
 from VEZEPyGame.tests.conftest import bearer
@@ -69,3 +71,25 @@ def player_headers(mint: Minter, handle: str, *scopes: str) -> dict[str, str]:
             preferred_username=handle,
         )
     )
+
+
+def session_cookie(app: FastAPI, handle: str, mint: Minter) -> tuple[str, str]:
+    """(name, value) of a signed-in browser's game session cookie, as `/auth/callback` sets."""
+    token = mint(
+        f"sub-{handle}",
+        audience="veze-game",
+        scopes=("openid", "game.play"),
+        ttl_seconds=900,
+        preferred_username=handle,
+    )
+    session = SsoSession(
+        access_token=token,
+        refresh_token=None,
+        expires_at=int(time.time()) + 900,
+        sid=None,
+        subject=f"sub-{handle}",
+        handle=handle,
+        email=f"{handle}@vezeuniqverse.com",
+    )
+    value = app.state.sso.codec(app.state.settings).dump_session(session)
+    return session_cookie_name("game"), str(value)
