@@ -64,6 +64,11 @@ def test_highlight_and_linkify_escape_everything() -> None:
     linked = str(text.linkify('go https://x.org/a?b=1&c=2. or "javascript:alert(1)" <i>'))
     assert '<a href="https://x.org/a?b=1&amp;c=2"' in linked
     assert "javascript:alert(1)" in linked and "<i>" not in linked and "&lt;i&gt;" in linked
+    body = str(text.plain_body("Yes.\n> <b>quoted</b> https://x.org\nend"))
+    assert body.split("\n")[1] == (
+        '<span class="quoted">&gt; &lt;b&gt;quoted&lt;/b&gt; <a href="https://x.org" '
+        'target="_blank" rel="noopener noreferrer nofollow">https://x.org</a></span>'
+    )
 
 
 def test_short_dates_and_sizes() -> None:

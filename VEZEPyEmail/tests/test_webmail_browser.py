@@ -420,6 +420,8 @@ async def test_new_mail_and_other_tabs_changes_appear_live(
     await expect(rows.first).to_contain_text("Fresh off the wire")
     await expect(page).to_have_title(re.compile(r"^\(2\) INBOX"), timeout=LIVE_MS)
     await expect(page.locator(".folder[data-folder='INBOX'] .count")).to_have_text("2")
+    await expect(page.locator("#announcer")).to_contain_text("New mail from")
+    await expect(page.locator("#announcer")).to_contain_text("Fresh off the wire")
 
     # Reading it in the other tab updates this one: row weight, counts and title.
     await second.click("#message-list .msg-row:has-text('Fresh off the wire') .msg-open")
@@ -529,6 +531,7 @@ async def test_compose_send_live_reply_forward_and_errors(
     await reply.locator(".msg-open").click()
     await expect(page.locator(".conversation .thread-item")).to_have_count(2)
     await expect(page.locator("#mail-text")).to_contain_text("Yes, see you there.")
+    await page.screenshot(path=str(shots / "webmail-conversation.png"))
     # Alice's message ids are not Bob's to open, frame or view: 404 like a missing one.
     reply_id = await reply.get_attribute("data-id")
     for path in ("", "/frame", "/source"):

@@ -102,7 +102,7 @@ def base_context(request: Request) -> dict[str, Any]:
         "short_date": text.short_date,
         "human_size": text.human_size,
         "highlight": text.highlight,
-        "linkify": text.linkify,
+        "plain_body": text.plain_body,
     }
 
 

@@ -51,8 +51,20 @@ def highlight(text: str, terms: list[str]) -> Markup:
     return Markup("").join(out)
 
 
+def plain_body(text: str) -> Markup:
+    """A plain-text body for the reading pane: escaped, links clickable, quoted lines
+    ("> ...", RFC 3676 style) marked so they can be shown as a quotation."""
+    lines: list[Markup] = []
+    for line in text.split("\n"):
+        if line.startswith(">"):
+            lines.append(Markup('<span class="quoted">{}</span>').format(linkify(line)))
+        else:
+            lines.append(linkify(line))
+    return Markup("\n").join(lines)
+
+
 def linkify(text: str) -> Markup:
-    """A plain-text body, escaped, with http(s) URLs as links that open in a new tab."""
+    """Text, escaped, with http(s) URLs as links that open in a new tab."""
     out: list[Markup] = []
     position = 0
     for match in _URL.finditer(text):

@@ -643,6 +643,15 @@
     if (row) setCurrent(row, false);
   });
 
+  // Screen readers hear about new mail without the focus moving.
+  function announce(message) {
+    const announcer = document.getElementById("announcer");
+    const line = document.createElement("p");
+    line.textContent = message;
+    announcer.appendChild(line);
+    while (announcer.children.length > 5) announcer.firstElementChild.remove();
+  }
+
   // ---- live updates --------------------------------------------------------------------------------------------
   function connect() {
     if (!window.EventSource) return;
@@ -652,6 +661,7 @@
     source.addEventListener("message.created", function (event) {
       const data = JSON.parse(event.data);
       if (belongsHere(data.folder)) refreshRow(data.id, true);
+      if (data.folder === "INBOX") announce("New mail from " + (data.from || "someone") + ": " + (data.subject || "(no subject)"));
       refreshFolders();
     });
     source.addEventListener("message.updated", function (event) {
