@@ -2,7 +2,7 @@
 
 - With `OTEL_ENABLED=1`, a Game -> Email call is one trace: Email's server span is the child of
   Game's httpx client span (W3C `traceparent` propagated), both exported by the in-memory
-  exporter.
+  exporter; the SQL a request runs is in its trace.
 - A service started as the Procfile starts it (uvicorn with its `--log-config`) writes only
   JSON lines, and the line of a request carries its request id (also returned in
   `X-Request-ID`) and its trace id.
@@ -76,6 +76,8 @@ async def test_a_game_to_email_call_is_one_trace(
         span
         for span in spans_of(exporter, "CLIENT")
         if span.resource.attributes["service.name"] == "veze-game"
+        and span.attributes is not None
+        and "db.system" not in span.attributes  # the call to Email, not Game's own SQL
     ]
     assert game_server.context is not None and email_server.context is not None
     assert client.context is not None and client.parent is not None
@@ -85,6 +87,40 @@ async def test_a_game_to_email_call_is_one_trace(
     assert client.parent.span_id == game_server.context.span_id
     assert email_server.parent is not None
     assert email_server.parent.span_id == client.context.span_id
+
+
+async def test_sql_statements_are_spans_of_the_request_that_ran_them(
+    running: Running, email_settings: EmailSettings, mint: Minter
+) -> None:
+    app = create_email_app(email_settings.model_copy(update={"otel_enabled": True}))
+    exporter = InMemorySpanExporter()
+    app.state.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with running(app) as email:
+        exporter.clear()
+        await provision(email, mint, ALICE)  # POST /api/mailboxes: ORM writes
+    (server,) = spans_of(exporter, "SERVER")
+    assert server.context is not None
+    queries = [
+        span
+        for span in spans_of(exporter, "CLIENT")
+        if span.attributes is not None and "db.system" in span.attributes
+    ]
+    assert queries, "no SQL spans"
+    assert {span.attributes["db.system"] for span in queries if span.attributes} <= {
+        "sqlite",
+        "postgresql",
+    }
+    in_request = [
+        span
+        for span in queries
+        if span.context is not None and span.context.trace_id == server.context.trace_id
+    ]
+    assert any(span.name.startswith("INSERT") for span in in_request)
+    # The rest is the outbound worker's polling: its own traces, outside any request.
+    assert all(span.parent is None for span in queries if span not in in_request)
+    for span in queries:
+        assert span.attributes is not None
+        assert ALICE not in str(span.attributes["db.statement"])  # parameters never recorded
 
 
 def test_log_configs_are_what_log_config_py_writes() -> None:

@@ -17,6 +17,7 @@ from VEZEPyCore.auth.factory import build_verifier
 from VEZEPyCore.db.engine import make_engine, make_sessionmaker
 from VEZEPyCore.db.migrations import upgrade_to_head
 from VEZEPyCore.events.factory import make_bus
+from VEZEPyCore.observability.db_tracing import instrument_engine
 from VEZEPyCore.observability.tracing import instrument_httpx_client
 from VEZEPyCore.services.http import ServiceClients, default_timeout
 from VEZEPyCore.services.registry import ServiceRegistry
@@ -33,6 +34,7 @@ async def service_runtime(
     migrations: Path,
 ) -> AsyncIterator[None]:
     engine = make_engine(db_url)  # first: it creates the SQLite file's folder
+    instrument_engine(engine, app.state.tracer_provider)
     await upgrade_to_head(migrations, db_url)
     bus = make_bus(settings)
     http_client = httpx.AsyncClient(timeout=default_timeout(settings))
