@@ -7,7 +7,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -210,10 +210,11 @@ async def test_redis_is_rebuilt_from_sql_when_missing_and_never_goes_back_in_tim
                 await connection.execute(
                     update(LeaderboardEntry)
                     .where(LeaderboardEntry.player_id == ids[0])
-                    .values(score=1700, games=2)
+                    .values(score=1700, games=2, updated_at=datetime.now(UTC))
                 )
             assert await boards.top(board, limit=10) == first
-            await boards.copy(board, [ids[0]])
+            # The reconcile pass finds the row changed since its look-back and copies it.
+            assert await boards.reconcile(board, since=datetime.now(UTC) - timedelta(hours=1)) == 1
             moved = await boards.top(board, limit=10)
             assert [(e.handle, e.score, e.games) for e in moved] == [
                 ("p0", 1700, 2),

@@ -102,3 +102,19 @@ async def test_queue_match_play_rate_and_rank(
                 assert client_redis.zcard(key) == 2  # copied after the commit, not rebuilt
             finally:
                 client_redis.close()
+
+
+async def test_a_lone_ticket_gets_a_bot_match_from_the_match_service(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    app = make_game_app(matchmaker_poll_seconds=0.2, matchmaker_bot_after_seconds=0.5)
+    async with running(app) as client:
+        await add_players(app, "alice")
+        alice = player_headers(mint, "alice")
+        joined = await client.post("/api/queue", json={"mode": "ranked"}, headers=alice)
+        assert joined.status_code == 201
+        match_id = await wait_for_match(client, alice)
+        ticket = (await client.get("/api/queue", headers=alice)).json()["ticket"]
+        match = (await client.get(f"/api/matches/{match_id}", headers=alice)).json()
+    assert ticket["bot_level"] == 2 and ticket["mode"] == "ranked"  # 1500: the medium bot
+    assert match["mode"] == "bot" and match["second"]["bot_level"] == 2
