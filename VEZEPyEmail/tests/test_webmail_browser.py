@@ -347,6 +347,7 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
     await expect(page.locator("#list-heading")).to_have_text("Search results")
     await expect(rows).to_have_count(1)
     await expect(rows.first.locator("mark")).to_have_text("report")
+    await page.screenshot(path=str(shots / "webmail-search.png"))
     await page.fill("#search-input", "in:all note")
     await page.press("#search-input", "Enter")
     await expect(rows).to_have_count(3)
@@ -493,6 +494,9 @@ async def test_compose_send_live_reply_forward_and_errors(
     await expect(page.locator("#composer-attachments")).to_contain_text("menu.txt")
     await expect(page.locator("#composer-status")).to_contain_text("Draft saved")
     await page.screenshot(path=str(shots / "webmail-compose.png"))
+    await page.set_viewport_size({"width": 390, "height": 800})
+    await page.screenshot(path=str(shots / "webmail-compose-phone.png"))
+    await page.set_viewport_size({"width": 1360, "height": 860})
 
     # Send, undo, send again.
     await page.click("#compose-send")

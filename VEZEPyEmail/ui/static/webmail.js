@@ -657,7 +657,15 @@
     if (!window.EventSource) return;
     const source = new EventSource("/api/events");
     webmail.events = source;
-    source.addEventListener("ready", function () { app.dataset.live = "on"; });
+    source.addEventListener("ready", function () {
+      // Back after a drop: events of the gap are gone, so catch up from the server.
+      const missed = app.dataset.live === "off";
+      app.dataset.live = "on";
+      if (!missed) return;
+      refreshFolders();
+      const noneChecked = !list.querySelector(".msg-select:checked");
+      if (list.scrollTop === 0 && noneChecked) loadList(false);
+    });
     source.addEventListener("message.created", function (event) {
       const data = JSON.parse(event.data);
       if (belongsHere(data.folder)) refreshRow(data.id, true);
