@@ -175,5 +175,17 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         await page.click("text=Filter")
         await expect(page.locator(".empty")).to_contain_text("No flags match the filter")
 
+        # Match-summary mail is opt-in, switched on the profile page.
+        await page.goto(f"{base_url}/ui/profile")
+        await expect(page.locator("#summary-mail")).to_contain_text("Off")
+        await page.click("text=Mail me match summaries")
+        await expect(page.locator("#summary-mail")).to_contain_text("On")
+        await page.locator("#summary-mail").screenshot(
+            path=str(screenshot_dir / "game-summary-mail-switch.png")
+        )
+        async with app.state.sessionmaker() as session:
+            alice = await session.scalar(select(Player).where(Player.handle == "alice"))
+        assert alice is not None and alice.mail_opt_in is True
+
         assert errors == []
         await browser.close()
