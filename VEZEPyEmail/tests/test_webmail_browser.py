@@ -281,9 +281,11 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
     assert anonymous.status == 401
     await stranger.close()
 
-    # Organise: select two notes and archive them; undo brings them back.
-    await page.check("#row-" + await _row_id(page, "Note 0") + " .msg-select")
+    # Organise: select two notes (shift+click selects the range) and archive them; undo
+    # brings them back.
     await page.check("#row-" + await _row_id(page, "Note 1") + " .msg-select")
+    await page.click("#row-" + await _row_id(page, "Note 0") + " .msg-select", modifiers=["Shift"])
+    await expect(page.locator("#message-list .msg-row.selected")).to_have_count(2)
     await page.click("[data-bulk='archive']")
     await expect(rows).to_have_count(4)
     await expect(page.locator("#toast")).to_contain_text("2 messages moved to Archive")

@@ -449,6 +449,23 @@
   }
   webmail.runAction = runAction;
 
+  // Shift+click on a checkbox selects the whole range from the previous one clicked.
+  let anchorRow = null;
+  list.addEventListener("click", function (event) {
+    const box = event.target.closest(".msg-select");
+    if (!box) return;
+    const row = box.closest(".msg-row");
+    if (event.shiftKey && anchorRow && anchorRow.isConnected) {
+      const all = rows();
+      const from = all.indexOf(anchorRow);
+      const to = all.indexOf(row);
+      all.slice(Math.min(from, to), Math.max(from, to) + 1).forEach(function (item) {
+        item.querySelector(".msg-select").checked = box.checked;
+        item.classList.toggle("selected", box.checked);
+      });
+    }
+    anchorRow = row;
+  });
   list.addEventListener("change", function (event) {
     if (!event.target.classList.contains("msg-select")) return;
     event.target.closest(".msg-row").classList.toggle("selected", event.target.checked);
