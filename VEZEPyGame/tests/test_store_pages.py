@@ -8,6 +8,7 @@ as a provider would. Screenshots go to `VEZE_SCREENSHOT_DIR` when set, else a te
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from VEZEPyCore.web.sso import SsoSession, session_cookie_name
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.db.models import Player
 from VEZEPyGame.db.store import Purchase
+from VEZEPyGame.db.telemetry import TelemetryEvent
 from VEZEPyGame.services.matches.service import create_match
 from VEZEPyGame.tests.conftest import GameAppFactory
 from VEZEPyGame.tests.store_helpers import (
@@ -33,6 +35,7 @@ from VEZEPyGame.tests.store_helpers import (
     post_webhook,
     webhook_event,
 )
+from VEZEPyUniQVerse.tests.provisioning_helpers import wait_for
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -186,6 +189,42 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         async with app.state.sessionmaker() as session:
             alice = await session.scalar(select(Player).where(Player.handle == "alice"))
         assert alice is not None and alice.mail_opt_in is True
+
+        # Telemetry from the pages: a move on the board goes out with its thinking time.
+        async with app.state.sessionmaker() as session:
+            bot_match = await create_match(
+                session,
+                mode="bot",
+                first_player_id=ids["alice"],
+                second_player_id=None,
+                bot_level=1,
+            )
+            await session.commit()
+        await page.goto(f"{base_url}/ui/matches/{bot_match.id}")
+        await page.wait_for_timeout(200)  # the player looks at the board before moving
+        await page.click('.board-column[data-column="3"]')
+        await expect(page.locator("#match")).to_have_attribute("data-moves", re.compile("[12]"))
+        await page.evaluate("window.vezeTelemetry.flush(false)")
+
+        async def move_stored() -> TelemetryEvent | None:
+            async with app.state.sessionmaker() as session:
+                return await session.scalar(
+                    select(TelemetryEvent).where(
+                        TelemetryEvent.type == "move", TelemetryEvent.match_id == bot_match.id
+                    )
+                )
+
+        move = await wait_for(move_stored, what="the move's telemetry")
+        assert move.payload["column"] == 3 and move.payload["think_ms"] >= 200
+        async with app.state.sessionmaker() as session:
+            views = set(
+                await session.scalars(
+                    select(TelemetryEvent.payload["path"].as_string()).where(
+                        TelemetryEvent.type == "page_view"
+                    )
+                )
+            )
+        assert f"/ui/matches/{bot_match.id}" in views
 
         assert errors == []
         await browser.close()

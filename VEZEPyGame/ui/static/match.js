@@ -132,6 +132,12 @@
   board.addEventListener("click", function (event) {
     const columnEl = event.target.closest(".board-column");
     if (!columnEl || columnEl.disabled) return;
+    if (window.vezeTelemetry) { // fair play: how long the move took since the turn began here
+      window.vezeTelemetry.record({
+        type: "move", match_id: state.id, column: Number(columnEl.dataset.column),
+        think_ms: Math.round(performance.now() - receivedAt),
+      });
+    }
     post("/moves", { column: Number(columnEl.dataset.column) });
   });
   if (resign) {
