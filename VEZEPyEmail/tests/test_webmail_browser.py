@@ -536,6 +536,11 @@ async def test_compose_send_live_reply_forward_and_errors(
     await expect(reply).to_be_visible(timeout=LIVE_MS)
     await reply.locator(".msg-open").click()
     await expect(page.locator(".conversation .thread-item")).to_have_count(2)
+    await page.click(".conversation summary")
+    await expect(page.locator(".conversation .thread-body")).to_contain_text(
+        "Noon at the usual place?"
+    )
+    await expect(page.locator(".conversation .thread-body")).to_contain_text("menu.txt")
     await expect(page.locator("#mail-text")).to_contain_text("Yes, see you there.")
     await page.screenshot(path=str(shots / "webmail-conversation.png"))
     # Alice's message ids are not Bob's to open, frame or view: 404 like a missing one.

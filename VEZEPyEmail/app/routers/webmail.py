@@ -259,6 +259,26 @@ async def reader_partial(
     )
 
 
+@router.get("/messages/{message_id}/body", response_class=HTMLResponse)
+async def message_body(
+    request: Request,
+    viewer: ViewerDep,
+    connection: ConnectionDep,
+    blobs: BlobsDep,
+    message_id: MessageId,
+) -> HTMLResponse:
+    """One message of a conversation expanded in place: body, image notice, attachments."""
+    mailbox_id = await mailbox_id_for(connection, address=viewer.address)
+    reading = await reader.read_message(
+        connection, blobs, principal=viewer.principal, mailbox_id=mailbox_id, message_id=message_id
+    )
+    return _partial(
+        request,
+        "webmail/_body.html",
+        {"reading": reading, "csrf": csrf_token(request), "sandbox": frame.IFRAME_SANDBOX},
+    )
+
+
 @router.get("/messages/{message_id}/frame")
 async def message_frame(
     viewer: ViewerDep,

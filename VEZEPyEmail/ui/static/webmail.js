@@ -522,6 +522,20 @@
     }
   }
 
+  // A conversation's other messages open in place, loaded the first time they are expanded.
+  reader.addEventListener("toggle", async function (event) {
+    const details = event.target;
+    if (!details.open || !details.dataset.bodyUrl || details.dataset.loaded) return;
+    details.dataset.loaded = "1";
+    const body = details.querySelector(".thread-body");
+    try {
+      body.innerHTML = await html(details.dataset.bodyUrl);
+    } catch (error) {
+      delete details.dataset.loaded;
+      body.textContent = error.message;
+    }
+  }, true);
+
   reader.addEventListener("submit", async function (event) {
     const form = event.target;
     if (form.id === "label-form") {
