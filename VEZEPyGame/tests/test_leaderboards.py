@@ -70,7 +70,7 @@ async def season_board(app: FastAPI, mode: str = "ranked") -> Board:
     async with app.state.sessionmaker() as session:
         season = await current_season(session, now=datetime.now(UTC), length_days=30)
         await session.commit()
-    return Board(season.id, mode)
+    return Board.of(season, mode)
 
 
 async def fill(app: FastAPI, board: Board, scores: list[int]) -> list[int]:
@@ -201,10 +201,13 @@ async def test_redis_is_rebuilt_from_sql_when_missing_and_never_goes_back_in_tim
         boards: Leaderboards = app.state.leaderboards
         client = redis_asyncio.Redis.from_url(redis_url)
         try:
-            assert await client.exists(f"{prefix}:{board.season_id}:ranked:ready") == 0
+            assert (
+                await client.exists(f"{prefix}:{board.season_id}.{board.started_us}:ranked:ready")
+                == 0
+            )
             first = await boards.top(board, limit=10)  # answered from SQL, copy scheduled
             await boards.wait_for_rebuilds()
-            assert await client.zcard(f"{prefix}:{board.season_id}:ranked") == 2
+            assert await client.zcard(f"{prefix}:{board.season_id}.{board.started_us}:ranked") == 2
             # SQL changes behind Redis' back: Redis keeps answering until the row is copied.
             async with app.state.engine.begin() as connection:
                 await connection.execute(
@@ -229,7 +232,10 @@ async def test_redis_is_rebuilt_from_sql_when_missing_and_never_goes_back_in_tim
             await client.delete(*[k async for k in client.scan_iter(f"{prefix}:*")])
             assert await boards.top(board, limit=10) == moved
             await boards.wait_for_rebuilds()
-            assert await client.exists(f"{prefix}:{board.season_id}:ranked:ready") == 1
+            assert (
+                await client.exists(f"{prefix}:{board.season_id}.{board.started_us}:ranked:ready")
+                == 1
+            )
         finally:
             await client.aclose()
 

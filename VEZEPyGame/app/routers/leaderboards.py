@@ -120,7 +120,7 @@ async def read_leaderboard(
     """Players by rating in a season and mode, best first (equal ratings: higher id first)."""
     found = await resolve_season(session, config, season)
     await session.close()
-    entries = await _leaderboards(request).top(Board(found.id, mode), limit=limit, offset=offset)
+    entries = await _leaderboards(request).top(Board.of(found, mode), limit=limit, offset=offset)
     return LeaderboardRead(
         season=SeasonRead.model_validate(found), mode=mode, entries=[_read(e) for e in entries]
     )
@@ -146,7 +146,7 @@ async def read_my_standing(
     player = await require_caller(session, principal, mail_domain=settings.mail_domain)
     found = await resolve_season(session, config, season)
     await session.close()
-    place = await _leaderboards(request).neighbourhood(Board(found.id, mode), player.id, span=span)
+    place = await _leaderboards(request).neighbourhood(Board.of(found, mode), player.id, span=span)
     if place is None:
         raise NotFound("no counted games on this leaderboard yet")
     return MyStandingRead(
@@ -175,7 +175,7 @@ async def leaderboard_page(
     context = page_context(request, registry, principal, player)
     await session.close()
     boards = _leaderboards(request)
-    board = Board(found.id, mode)
+    board = Board.of(found, mode)
     top = await boards.top(board, limit=MAX_LIMIT)
     place = await boards.neighbourhood(board, player.id, span=3) if player else None
     return render(

@@ -100,7 +100,7 @@ class RedisBoards:
         self._read = client.register_script(_READ)
 
     def board_key(self, board: Board) -> str:
-        return f"{self._prefix}:{board.season_id}:{board.mode}"
+        return f"{self._prefix}:{board.season_id}.{board.started_us}:{board.mode}"
 
     def _keys(self, board: Board) -> tuple[str, str, str]:
         key = self.board_key(board)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol
 
 Outcome = Literal["win", "loss", "draw"]
 
@@ -14,6 +15,20 @@ class Board:
 
     season_id: int
     mode: str
+    #: The season's start in microseconds: part of the Redis key, so a database that was reset
+    #: or restored (season ids starting over) never reads an old installation's boards.
+    started_us: int = 0
+
+    @classmethod
+    def of(cls, season: SeasonLike, mode: str) -> Board:
+        return cls(season.id, mode, round(season.starts_at.timestamp() * 1_000_000))
+
+
+class SeasonLike(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def starts_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyCore.settings import CoreSettings
-from VEZEPyGame.db.competition import RatingChange
+from VEZEPyGame.db.competition import RatingChange, Season
 from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards, reconcile_since
 from VEZEPyGame.services.leaderboards.standings import Board
@@ -92,7 +92,7 @@ async def _reconcile_forever(app: FastAPI, config: CompetitionSettings) -> None:
                 await session.commit()
             for mode in sorted(RATED_MODES):
                 await app.state.leaderboards.reconcile(
-                    Board(season.id, mode), since=reconcile_since(now, interval)
+                    Board.of(season, mode), since=reconcile_since(now, interval)
                 )
         except Exception:
             log.exception("leaderboard reconcile pass failed")
@@ -123,13 +123,16 @@ async def copy_counted_match(app: FastAPI, match: FinishedMatch) -> None:
     if rated_players(match) is None or not app.state.leaderboards.uses_redis:
         return
     async with app.state.sessionmaker() as session:
-        season_id = await session.scalar(
-            select(RatingChange.season_id).where(RatingChange.match_id == match.id).limit(1)
+        season = await session.scalar(
+            select(Season)
+            .join(RatingChange, RatingChange.season_id == Season.id)
+            .where(RatingChange.match_id == match.id)
+            .limit(1)
         )
-    if season_id is None:
+    if season is None:
         return
     players = [p for p in (match.first_player_id, match.second_player_id) if p is not None]
-    await app.state.leaderboards.copy(Board(season_id, match.mode), players)
+    await app.state.leaderboards.copy(Board.of(season, match.mode), players)
 
 
 def install_competition(

@@ -140,7 +140,7 @@ async def apply_match_result(
             await session.flush()
     except IntegrityError:
         return None  # counted by a concurrent report that got here first
-    board = Board(season.id, match.mode)
+    board = Board.of(season, match.mode)
     _move(first, new_first, outcome, now)
     _move(second, new_second, opposite(outcome), now)
     await session.flush()
