@@ -274,6 +274,13 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
         form={"scope": "sender"},
     )
     assert forged.status == 403
+    # A link with a search that cannot run, or to a message that is not there, still opens
+    # the page and says why.
+    await page.goto(f"{world.email}/ui/mail?q=before:notadate")
+    await expect(page.locator("#page-problem")).to_contain_text("expects a date")
+    await page.goto(f"{world.email}/ui/mail?m=999999")
+    await expect(page.locator("#page-problem")).to_contain_text("not in your mailbox")
+    await expect(rows).to_have_count(6)
     stranger = await browser.new_context()
     anonymous = await stranger.request.get(
         f"{world.email}/ui/mail/list", headers={"Sec-Fetch-Dest": "empty"}, max_redirects=0

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import check_scopes
 from VEZEPyCore.auth.principal import Principal
-from VEZEPyCore.errors import Unauthorized
+from VEZEPyCore.errors import BadRequest, NotFound, Unauthorized
 from VEZEPyCore.security.csrf import csrf_token, require_csrf
 from VEZEPyCore.web.sso import SignInRequired
 from VEZEPyCore.web.sso.deps import current_path
@@ -121,16 +121,27 @@ async def page_context(
     query = query.strip() if query else None
     mailbox_id = await mailbox_id_for(connection, address=viewer.address)
     all_folders = await sidebar.sidebar_folders(connection, mailbox_id=mailbox_id)
-    page = await listing.list_rows(connection, mailbox_id=mailbox_id, folder=folder, query=query)
+    # A page shows what it can: a search it cannot run says why, a message that is not
+    # there (or not this person's) is simply not opened.
+    problem = None
+    try:
+        page = await listing.list_rows(
+            connection, mailbox_id=mailbox_id, folder=folder, query=query
+        )
+    except BadRequest as exc:
+        page, problem = listing.Page([], None), exc.detail
     reading = None
     if selected is not None:
-        reading = await reader.read_message(
-            connection,
-            blobs,
-            principal=viewer.principal,
-            mailbox_id=mailbox_id,
-            message_id=selected,
-        )
+        try:
+            reading = await reader.read_message(
+                connection,
+                blobs,
+                principal=viewer.principal,
+                mailbox_id=mailbox_id,
+                message_id=selected,
+            )
+        except NotFound:
+            problem = "That message is not in your mailbox (any more)."
     inbox = next((item for item in all_folders if item.name == "INBOX"), None)
     return {
         **base_context(request),
@@ -145,6 +156,7 @@ async def page_context(
         "terms": text.search_terms(query),
         "page": page,
         "reading": reading,
+        "problem": problem,
         "inbox_unread": inbox.unread if inbox else 0,
         "current_unread": next((f.unread for f in all_folders if f.name == folder), 0),
         "sandbox": frame.IFRAME_SANDBOX,

@@ -143,6 +143,8 @@
 
   // ---- the list -----------------------------------------------------------------------------
   async function loadList(push) {
+    const problem = document.getElementById("page-problem");
+    if (problem) problem.remove();
     const heading = document.getElementById("list-heading");
     heading.textContent = state.query ? "Search results" : state.folder;
     try {
