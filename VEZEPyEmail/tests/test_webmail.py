@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from VEZEPyEmail.db.models import Mailbox
 from VEZEPyEmail.services.delivery.local import deliver_local
-from VEZEPyEmail.services.webmail import frame, images, listing, text
+from VEZEPyEmail.services.webmail import frame, images, listing, sidebar, text
 from VEZEPyEmail.tests.conftest import provision
 
 ALICE = "alice@vezeuniqverse.com"
@@ -176,3 +176,14 @@ async def test_list_pages_by_cursor_and_search(
                 connection, mailbox_id=alice, folder="Archive", query="in:INBOX subject:Item"
             )
             assert len(found.rows) == 5
+            folders = await sidebar.sidebar_folders(connection, mailbox_id=alice)
+            assert [f.name for f in folders][:6] == [
+                "INBOX",
+                "Sent",
+                "Drafts",
+                "Junk",
+                "Trash",
+                "Archive",
+            ]
+            assert (folders[0].unread, folders[0].badge) == (6, 6)  # five items and the welcome
+            assert all(f.badge == 0 for f in folders[1:])
