@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from VEZEPyGame.services.store.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
@@ -63,3 +64,14 @@ async def post_webhook(
         "Content-Type": "application/json",
     }
     return await client.post("/webhooks/store", content=body, headers=headers, **extra)
+
+
+async def metric(client: httpx.AsyncClient, name: str, **labels: str) -> float:
+    """The value of one sample on the app's `/metrics` (0 when it is not there)."""
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -26,7 +26,7 @@ from VEZEPyGame.db.notifications import SummaryMail
 from VEZEPyGame.services.matches.service import create_match
 from VEZEPyGame.services.notifications.summary import rating_move
 from VEZEPyGame.tests.conftest import Running
-from VEZEPyGame.tests.store_helpers import Minter, create_players, player_token
+from VEZEPyGame.tests.store_helpers import Minter, create_players, metric, player_token
 from VEZEPyUniQVerse.app.main import create_app as create_portal_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.tests.helpers import dead_url
@@ -132,6 +132,8 @@ async def test_finished_match_mails_the_opted_in_player_after_an_email_outage(
     (row,) = await wait_for(failed_once, what="a failed first delivery")  # bob did not opt in
     assert row.status == "pending" and row.address == f"alice@{DOMAIN}"
     assert "unreachable" in (row.last_error or "")
+    assert await metric(game, "veze_summary_mail_waiting") == 1
+    assert await metric(game, "veze_summary_mail_deliveries_total", outcome="retry") >= 1
 
     game_app.state.clients.mount("email", platform.email_app)  # Email is back
     game_app.state.summary_mail_worker.wakeup.set()
@@ -164,6 +166,8 @@ async def test_finished_match_mails_the_opted_in_player_after_an_email_outage(
     ]
     (row,) = await outbox(game_app)
     assert row.status == "sent"
+    assert await metric(game, "veze_summary_mail_waiting") == 0
+    assert await metric(game, "veze_summary_mail_deliveries_total", outcome="sent") == 1
 
     # A delivery whose answer was lost is sent again: Email files the Message-ID once.
     async with game_app.state.sessionmaker.begin() as session:

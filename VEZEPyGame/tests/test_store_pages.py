@@ -208,11 +208,12 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
 
         async def move_stored() -> TelemetryEvent | None:
             async with app.state.sessionmaker() as session:
-                return await session.scalar(
+                event: TelemetryEvent | None = await session.scalar(
                     select(TelemetryEvent).where(
                         TelemetryEvent.type == "move", TelemetryEvent.match_id == bot_match.id
                     )
                 )
+            return event
 
         move = await wait_for(move_stored, what="the move's telemetry")
         assert move.payload["column"] == 3 and move.payload["think_ms"] >= 200

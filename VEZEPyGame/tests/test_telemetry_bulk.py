@@ -17,7 +17,7 @@ from VEZEPyGame.app.main import create_app
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.db.telemetry import FairPlayFlag, TelemetryEvent
 from VEZEPyGame.tests.conftest import Running
-from VEZEPyGame.tests.store_helpers import Minter, create_players, player_token
+from VEZEPyGame.tests.store_helpers import Minter, create_players, metric, player_token
 
 MATCH = uuid.uuid4().hex
 LIMITS = {
@@ -142,6 +142,10 @@ async def test_a_flood_of_batches_is_limited_per_player_and_flagged(
     assert bob.status_code == 202  # the budget is per player
     assert await stored(telemetry_app) == LIMITS["telemetry_batches_per_minute"] + 1
     assert [rule for rule, _ in await flags(telemetry_app)] == ["flood"]
+    assert await metric(client, "veze_fair_play_flags_total", rule="flood") == 1
+    refusals = "veze_telemetry_batches_refused_total"
+    assert await metric(client, refusals, reason="rate_limited") == 2
+    assert await metric(client, "veze_telemetry_events_total", type="move") == 5
 
 
 async def test_too_many_events_in_a_minute_is_a_flood(

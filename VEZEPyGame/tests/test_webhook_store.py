@@ -25,6 +25,7 @@ from VEZEPyGame.tests.store_helpers import (
     WEBHOOK_SECRET,
     Minter,
     create_players,
+    metric,
     player_token,
     post_webhook,
     webhook_event,
@@ -167,6 +168,10 @@ async def test_a_replayed_event_is_refused(
     assert await owned(client, mint) == []
     async with store_app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEvent)) == 2
+    events = "veze_store_webhook_events_total"
+    assert await metric(client, events, outcome="completed") == 1
+    assert await metric(client, events, outcome="refunded") == 1
+    assert await metric(client, events, outcome="replayed_event") == 1
 
 
 async def test_refund_revokes_and_unequips_the_item(

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import check_scopes
 from VEZEPyCore.auth.principal import Principal
+from VEZEPyCore.errors import AppError
 from VEZEPyCore.security.csrf import require_csrf
 from VEZEPyCore.web.sso import PageUser
 from VEZEPyCore.web.templates import render
@@ -27,6 +28,7 @@ from VEZEPyGame.services.registry import portal_url, webmail_url
 from VEZEPyGame.services.store import service
 from VEZEPyGame.services.store.catalogue import Slot
 from VEZEPyGame.services.store.deps import CatalogueDep
+from VEZEPyGame.services.store.metrics import StoreMetrics
 from VEZEPyGame.services.store.schemas import (
     CosmeticsRead,
     EquipUpdate,
@@ -117,6 +119,22 @@ async def receive_store_webhook(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> WebhookResult:
     """Complete, fail or refund a purchase. Verified over the raw body before it is parsed."""
+    metrics: StoreMetrics = request.app.state.store_metrics
+    try:
+        result = await _apply_webhook(request, session, settings)
+    except AppError as exc:
+        metrics.webhook(exc.code)
+        raise
+    except RequestValidationError:
+        metrics.webhook("rejected")
+        raise
+    metrics.webhook(result.outcome)
+    return result
+
+
+async def _apply_webhook(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> WebhookResult:
     body = await read_bounded_body(request, max_bytes=MAX_WEBHOOK_BYTES)
     verify(
         secret=request.app.state.store_webhook_secret,

@@ -22,7 +22,7 @@ from VEZEPyGame.services.telemetry import rules, service
 from VEZEPyGame.services.telemetry.body import PayloadTooLarge, read_bounded_body
 from VEZEPyGame.services.telemetry.rules import Thresholds
 from VEZEPyGame.services.telemetry.schemas import TelemetryAccepted, TelemetryBatch
-from VEZEPyGame.services.telemetry.startup import TelemetryLimiterDep
+from VEZEPyGame.services.telemetry.startup import TelemetryLimiterDep, TelemetryMetricsDep
 
 router = APIRouter(prefix="/telemetry", tags=["telemetry"])
 RATE_WINDOW_SECONDS = 60
@@ -46,9 +46,14 @@ async def post_telemetry(
     session: SessionDep,
     settings: SettingsDep,
     limiter: TelemetryLimiterDep,
+    metrics: TelemetryMetricsDep,
 ) -> TelemetryAccepted:
     """`{"events": [...]}`, each with `type` and an aware `ts`; stored durably or not at all."""
-    body = await read_bounded_body(request, max_bytes=settings.telemetry_max_bytes)
+    try:
+        body = await read_bounded_body(request, max_bytes=settings.telemetry_max_bytes)
+    except PayloadTooLarge:
+        metrics.refused.labels("too_large").inc()
+        raise
     player = await require_player(session, principal, mail_domain=settings.mail_domain)
     decision = await limiter.hit(
         f"telemetry:player:{player.id}",
@@ -56,14 +61,17 @@ async def post_telemetry(
         window_seconds=RATE_WINDOW_SECONDS,
     )
     if not decision.allowed:
+        metrics.refused.labels("rate_limited").inc()
         # Only the first refusal of a window writes; later ones of the flood are cheap.
         if decision.count == settings.telemetry_batches_per_minute + 1:
             now = datetime.now(UTC)
             finding = rules.refused_batch_finding(
                 now=now, batches_per_minute=settings.telemetry_batches_per_minute
             )
-            await service.add_flags(session, player_id=player.id, findings=[finding], now=now)
+            new = await service.add_flags(session, player_id=player.id, findings=[finding], now=now)
             await session.commit()
+            for rule in new:
+                metrics.flags.labels(rule).inc()
         raise TooManyRequests(
             f"too many telemetry batches; try again in {decision.retry_after_seconds} s",
             headers={"Retry-After": str(decision.retry_after_seconds)},
@@ -71,10 +79,12 @@ async def post_telemetry(
     try:
         batch = TelemetryBatch.model_validate_json(body)
     except ValidationError as exc:
+        metrics.refused.labels("invalid").inc()
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     if len(batch.events) > settings.telemetry_max_events:
+        metrics.refused.labels("too_many_events").inc()
         raise PayloadTooLarge(f"at most {settings.telemetry_max_events} events per batch")
-    batch_id, _findings = await service.store_batch(
+    batch_id, new_rules = await service.store_batch(
         session,
         player_id=player.id,
         events=batch.events,
@@ -85,4 +95,8 @@ async def post_telemetry(
         ),
     )
     await session.commit()
+    for event in batch.events:
+        metrics.events.labels(event.type).inc()
+    for rule in new_rules:
+        metrics.flags.labels(rule).inc()
     return TelemetryAccepted(batch_id=batch_id, accepted=len(batch.events))

@@ -32,6 +32,7 @@ from VEZEPyGame.services.notifications.delivery import (
     PermanentFailure,
     SystemMailSender,
 )
+from VEZEPyGame.services.notifications.metrics import SummaryMailMetrics
 from VEZEPyGame.services.notifications.outbox import enqueue_summaries
 from VEZEPyGame.services.notifications.summary import FinishedMatch
 from VEZEPyGame.services.notifications.token import ServiceTokenSource
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 12
+INTERRUPTED = "interrupted: the game service stopped during the delivery; will retry"
 MAX_ERROR_LENGTH = 500
 BATCH_SIZE = 16
 
@@ -59,6 +61,7 @@ class SummaryMailWorker(WakeableLoop):
         poll_seconds: float,
         clock: Clock = utcnow,
         rng: random.Random | None = None,
+        metrics: SummaryMailMetrics | None = None,
     ) -> None:
         super().__init__(
             poll_seconds=poll_seconds,
@@ -71,6 +74,7 @@ class SummaryMailWorker(WakeableLoop):
         self._backoff = backoff
         self._lease = timedelta(seconds=lease_seconds)
         self._rng = rng or random.Random()
+        self._metrics = metrics
 
     async def process_due(self) -> int:
         now = self._clock()
@@ -125,7 +129,7 @@ class SummaryMailWorker(WakeableLoop):
         try:
             await self._sender.send(mail)
         except asyncio.CancelledError:
-            await self._finish(row.id, token, status="pending", error="interrupted", delay=0.0)
+            await self._finish(row.id, token, status="pending", error=INTERRUPTED, delay=0.0)
             raise
         except PermanentFailure as exc:
             log.warning("summary mail %s to %s refused for good: %s", row.id, row.address, exc)
@@ -151,6 +155,9 @@ class SummaryMailWorker(WakeableLoop):
     async def _finish(
         self, row_id: int, token: str, *, status: str, error: str | None, delay: float
     ) -> None:
+        if self._metrics is not None and error != INTERRUPTED:
+            outcome = {"sent": "sent", "failed": "failed"}.get(status, "retry")
+            self._metrics.deliveries.labels(outcome).inc()
         now = self._clock()
         statement = (
             update(SummaryMail)
@@ -212,6 +219,7 @@ async def summary_mail(app: FastAPI) -> AsyncIterator[None]:
         ),
         lease_seconds=settings.summary_mail_lease_seconds,
         poll_seconds=settings.summary_mail_poll_seconds,
+        metrics=SummaryMailMetrics(app),
     )
     app.state.summary_mail_worker = worker
     hooks = getattr(app.state, "match_hooks", None)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from VEZEPyGame.app.settings import BUNDLED_CATALOGUE, GameSettings
 from VEZEPyGame.services.store.catalogue import load_catalogue
+from VEZEPyGame.services.store.metrics import StoreMetrics
 
 
 @asynccontextmanager
@@ -18,4 +19,5 @@ async def start_store(app: FastAPI) -> AsyncIterator[None]:
     settings: GameSettings = app.state.settings
     app.state.store_catalogue = load_catalogue(settings.store_catalogue_path or BUNDLED_CATALOGUE)
     app.state.store_webhook_secret = settings.webhook_secret()
+    app.state.store_metrics = StoreMetrics(app)
     yield

@@ -52,9 +52,9 @@ async def store_batch(
     events: Sequence[TelemetryEventIn],
     thresholds: Thresholds,
     now: datetime | None = None,
-) -> tuple[str, list[Finding]]:
+) -> tuple[str, list[str]]:
     """Insert the batch and the flags it raises (the caller commits); the batch id and the
-    findings."""
+    rules of the flags that are new."""
     now = now or _now()
     batch_id = uuid.uuid4().hex
     await begin_as_writer(session)
@@ -80,8 +80,8 @@ async def store_batch(
     else:
         abandon = None
     findings += [finding for finding in (flood, abandon) if finding is not None]
-    await add_flags(session, player_id=player_id, findings=findings, now=now)
-    return batch_id, findings
+    new_rules = await add_flags(session, player_id=player_id, findings=findings, now=now)
+    return batch_id, new_rules
 
 
 async def _count(
@@ -97,10 +97,11 @@ async def _count(
 
 async def add_flags(
     session: AsyncSession, *, player_id: int, findings: Sequence[Finding], now: datetime
-) -> None:
-    """Record findings; one already raised for the same rule and window is left as it is."""
+) -> list[str]:
+    """Record findings; one already raised for the same rule and window is left as it is.
+    The rules of the flags that are new."""
     if not findings:
-        return
+        return []
     rows = [
         {
             "player_id": player_id,
@@ -124,7 +125,8 @@ async def add_flags(
         statement = (
             sqlite.insert(FairPlayFlag).values(rows).on_conflict_do_nothing(index_elements=index)
         )
-    await session.execute(statement)
+    inserted = await session.execute(statement.returning(FairPlayFlag.rule))
+    return list(inserted.scalars())
 
 
 async def list_flags(
