@@ -204,6 +204,12 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
 
     await context.route(re.compile(rf"https?://{re.escape(TRACKER)}/.*"), record)
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
 
     rows = page.locator("#message-list .msg-row")
     await expect(rows).to_have_count(6)  # five over SMTP and the welcome mail
@@ -390,6 +396,8 @@ async def test_read_hostile_mail_organise_search_and_keyboard(
     await page.screenshot(path=str(shots / "webmail-help.png"))
     await page.keyboard.press("Escape")
 
+    # No script error and no CSP violation (the page allows no inline code) all along.
+    assert problems == []
     # Looks: dark theme, and the phone layout (one pane at a time).
     await page.click("[data-theme-choice='dark']")
     await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
