@@ -62,6 +62,8 @@ async def test_queue_match_play_rate_and_rank(
 
         match = (await client.get(f"/api/matches/{match_id}", headers=alice)).json()
         assert match["mode"] == "ranked" and match["status"] == "active"
+        busy = await client.post("/api/queue", json={}, headers=alice)
+        assert busy.status_code == 409  # still playing: no second match at the same time
         first = alice if match["first"]["handle"] == "alice" else bob
         second = bob if first is alice else alice
         winner = "alice" if first is alice else "bob"

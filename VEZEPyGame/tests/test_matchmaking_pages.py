@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from playwright.async_api import async_playwright, expect
 
 from VEZEPyCore.testing import serve_app
+from VEZEPyGame.services.matches.service import create_match
 from VEZEPyGame.services.ratings.service import apply_match_result
 from VEZEPyGame.tests.competition_fixtures import (
     QUIET,
@@ -180,3 +181,20 @@ async def test_the_queue_page_opens_the_match_when_one_is_found(
         ticket = (await api.get("/api/queue", headers=player_headers(mint, "bob"))).json()
     assert ticket["ticket"]["match_id"] == match_id
     assert errors == []
+
+
+async def test_a_player_in_a_running_match_is_sent_back_to_it(
+    app: FastAPI, client: httpx.AsyncClient, mint: Minter
+) -> None:
+    alice, bob = await add_players(app, "alice", "bob")
+    async with app.state.sessionmaker() as session:
+        await create_match(session, mode="casual", first_player_id=alice, second_player_id=bob)
+        await session.commit()
+    sign_in(client, app, "alice", mint)
+    page = await client.get("/ui/queue")
+    joined = await client.post(
+        "/ui/queue/join", data={"mode": "ranked", "csrf_token": csrf_of(page.text)}
+    )
+    shown = await client.get(joined.headers["location"])
+    assert joined.headers["location"].endswith("?error=in-match")
+    assert "Finish your running match first" in shown.text

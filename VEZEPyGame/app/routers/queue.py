@@ -235,7 +235,7 @@ async def queue_page(
     )
 
 
-_PAGE_ERRORS = {"already-queued", "not-queued", "no-player"}
+_PAGE_ERRORS = {"already-queued", "in-match", "not-queued", "no-player"}
 
 
 @router.post("/ui/queue/join", include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -255,8 +255,9 @@ async def join_from_page(
     try:
         body = QueueJoin.model_validate({"mode": mode})
         await join_queue(request, session, player, body, config)
-    except AppError:
-        return RedirectResponse(f"{target}?error=already-queued", status_code=303)
+    except AppError as exc:
+        error = "in-match" if "running match" in exc.detail else "already-queued"
+        return RedirectResponse(f"{target}?error={error}", status_code=303)
     except ValueError:
         raise BadRequest("unknown mode") from None
     return RedirectResponse(target, status_code=303)

@@ -24,6 +24,7 @@ from VEZEPyGame.db.competition import (
     TICKET_WAITING,
     QueueTicket,
 )
+from VEZEPyGame.services.matches.service import list_player_matches
 from VEZEPyGame.services.matchmaking.pairing import WaitingTicket
 from VEZEPyGame.services.ratings.service import get_skill
 
@@ -40,7 +41,13 @@ class QueueStatus:
 async def enqueue(
     session: AsyncSession, *, player_id: int, mode: str, region: str, now: datetime
 ) -> QueueTicket:
-    """A new waiting ticket at the player's current rating (caller commits)."""
+    """A new waiting ticket at the player's current rating (caller commits).
+
+    Refused while the player waits already (the unique index decides) or still plays a match:
+    a second match at the same time would leave one of them to time out.
+    """
+    if await list_player_matches(session, player_id=player_id, status="active", limit=1):
+        raise Conflict("finish your running match before queueing again")
     skill = await get_skill(session, player_id=player_id, mode=mode)
     ticket = QueueTicket(
         id=uuid.uuid4().hex,
