@@ -103,7 +103,7 @@ async def join_queue(
     responses={
         400: {"description": "Unknown region"},
         404: {"description": "No player profile for this account"},
-        409: {"description": "Already waiting in a queue"},
+        409: {"description": "Already waiting in a queue, or still playing a match"},
     },
 )
 async def create_ticket(
