@@ -31,11 +31,15 @@ from playwright.async_api import (
     async_playwright,
     expect,
 )
+from sqlalchemy import update
 
 from VEZEPyCore.testing import free_port, serve_app
 from VEZEPyEmail.app.main import create_app as create_email_app
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db.models import Message
+from VEZEPyEmail.services.delivery.local import deliver_local
 from VEZEPyEmail.services.mailboxes.service import ensure_mailbox
+from VEZEPyEmail.services.webmail import listing
 from VEZEPyUniQVerse.app.main import create_app as create_portal_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 
@@ -423,9 +427,27 @@ async def test_new_mail_and_other_tabs_changes_appear_live(
 ) -> None:
     handle = "lv" + secrets.token_hex(3)
     address = await provision(world.app, handle)
+    # More than a page of older, read mail: the list loads the rest as it is scrolled.
+    for number in range(55):
+        raw = (
+            f"From: Old <old@example.org>\r\nTo: {address}\r\nSubject: Old {number}\r\n"
+            f"Message-ID: <old{number}.{handle}@example.org>\r\n\r\nold news\r\n"
+        ).encode()
+        await deliver_local(
+            world.app.state, raw=raw, envelope_from="old@example.org", recipients=[address]
+        )
+    async with world.app.state.sessionmaker() as session:
+        await session.execute(
+            update(Message).where(Message.subject.like("Old %")).values(seen=True)
+        )
+        await session.commit()
     context, page = await signed_in(browser, world, handle)
     rows = page.locator("#message-list .msg-row")
-    await expect(rows).to_have_count(1)
+    await expect(rows).to_have_count(listing.PAGE_SIZE)
+    await page.locator("#message-list").evaluate("list => list.scrollTo(0, list.scrollHeight)")
+    await expect(rows).to_have_count(56)  # 55 old ones and the welcome mail
+    await expect(rows.last).to_contain_text("Welcome to VEZE UniQVerse")
+    await page.locator("#message-list").evaluate("list => list.scrollTo(0, 0)")
     await expect(page.locator("#mail-app")).to_have_attribute("data-live", "on")
     second = await context.new_page()
     await second.goto(f"{world.email}/ui/inbox")
