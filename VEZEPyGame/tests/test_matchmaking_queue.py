@@ -83,6 +83,24 @@ async def test_join_status_and_cancel(
     assert rejoined.status_code == 201 and rejoined.json()["mode"] == "ranked"
 
 
+async def test_queue_joins_are_rate_limited_per_player(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    app = make_game_app(matchmaker_joins_per_minute=2, **QUIET)
+    async with running(app) as client:
+        await add_players(app, "alice", "bob")
+        alice = player_headers(mint, "alice")
+        statuses = []
+        for _ in range(3):
+            statuses.append((await client.post("/api/queue", json={}, headers=alice)).status_code)
+            await client.delete("/api/queue", headers=alice)
+        refused = await client.post("/api/queue", json={}, headers=alice)
+        bob = await client.post("/api/queue", json={}, headers=player_headers(mint, "bob"))
+    assert statuses == [201, 201, 429]
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert bob.status_code == 201  # the budget is each player's own
+
+
 async def test_queue_refuses_bad_input_and_strangers(
     app: FastAPI, client: httpx.AsyncClient, mint: Minter
 ) -> None:

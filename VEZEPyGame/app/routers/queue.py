@@ -15,6 +15,7 @@ from sse_starlette import EventSourceResponse
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import AppError, BadRequest
 from VEZEPyCore.security.csrf import require_csrf
+from VEZEPyCore.security.ratelimit import RateLimiter
 from VEZEPyCore.web.deps import BusDep, SessionmakerDep
 from VEZEPyCore.web.sso import PageUser
 from VEZEPyCore.web.templates import render
@@ -84,6 +85,11 @@ async def join_queue(
     body: QueueJoin,
     config: CompetitionSettings,
 ) -> TicketRead:
+    limiter: RateLimiter = request.app.state.queue_limiter
+    decision = await limiter.hit(
+        f"game:queue-join:{player.id}", limit=config.matchmaker_joins_per_minute, window_seconds=60
+    )
+    decision.raise_if_refused("queue joins")
     region = body.region or player.region
     if body.region is not None and body.region not in config.regions:
         raise BadRequest(f"unknown region; one of: {', '.join(config.regions)}")
@@ -104,6 +110,7 @@ async def join_queue(
         400: {"description": "Unknown region"},
         404: {"description": "No player profile for this account"},
         409: {"description": "Already waiting in a queue, or still playing a match"},
+        429: {"description": "Too many joins this minute (`Retry-After` says when to retry)"},
     },
 )
 async def create_ticket(

@@ -49,6 +49,11 @@ class CompetitionSettings(BaseSettings):
         pattern=r"^[a-z]{2,16}(,[a-z]{2,16})*$",
         validation_alias=_env("GAME_MM_REGIONS"),
     )
+    #: Queue joins one player may make per minute (429 beyond): join/leave loops would
+    #: otherwise wake every matchmaker at will.
+    matchmaker_joins_per_minute: int = Field(
+        20, ge=1, le=10_000, validation_alias=_env("GAME_MM_JOINS_PER_MINUTE")
+    )
     #: Length of a season that starts by itself when the previous one has ended.
     season_days: int = Field(90, ge=1, le=3650, validation_alias=_env("GAME_SEASON_DAYS"))
     #: How often the Redis leaderboards are re-fed the SQL rows changed lately (a crash between

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from VEZEPyCore.security.ratelimit import make_rate_limiter
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyGame.db.competition import RatingChange, Season
 from VEZEPyGame.services.leaderboards.seasons import current_season
@@ -64,6 +65,7 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
         settings=config,
     )
     app.state.matchmaker = matchmaker
+    app.state.queue_limiter = make_rate_limiter(settings.redis_url)
     reconciler: asyncio.Task[None] | None = None
     if config.matchmaker_enabled:
         matchmaker.start()
@@ -79,6 +81,7 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
                 await reconciler
         await matchmaker.stop()
         await leaderboards.close()
+        await app.state.queue_limiter.close()
 
 
 async def _reconcile_forever(app: FastAPI, config: CompetitionSettings) -> None:
