@@ -242,7 +242,7 @@ async def queue_page(
     )
 
 
-_PAGE_ERRORS = {"already-queued", "in-match", "not-queued", "no-player"}
+_PAGE_ERRORS = {"already-queued", "in-match", "not-queued", "no-player", "too-many"}
 
 
 @router.post("/ui/queue/join", include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -263,7 +263,13 @@ async def join_from_page(
         body = QueueJoin.model_validate({"mode": mode})
         await join_queue(request, session, player, body, config)
     except AppError as exc:
-        error = "in-match" if "running match" in exc.detail else "already-queued"
+        error = (
+            "too-many"
+            if exc.status_code == 429
+            else "in-match"
+            if "running match" in exc.detail
+            else "already-queued"
+        )
         return RedirectResponse(f"{target}?error={error}", status_code=303)
     except ValueError:
         raise BadRequest("unknown mode") from None
