@@ -309,3 +309,47 @@ async def _only_match_id(app: FastAPI) -> str:
 async def test_status_stream_needs_a_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/queue/events")
     assert response.status_code == 401
+
+
+async def test_two_game_workers_on_one_database_match_every_ticket_once(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    """Two app instances (two workers: own engine, own loop) on the same database."""
+    starts = [RecordingStart(), RecordingStart()]
+    apps = [
+        competition_app(
+            make_game_app(matchmaker_poll_seconds=0.05, matchmaker_bot_after_seconds=0),
+            start_match=start,
+        )
+        for start in starts
+    ]
+    handles = [f"w{i}" for i in range(20)]
+    async with running(apps[0]) as first, running(apps[1]) as second:
+        await add_players(apps[0], *handles)
+        clients = (first, second)
+        for index, handle in enumerate(handles):
+            joined = await clients[index % 2].post(
+                "/api/queue", json={}, headers=player_headers(mint, handle)
+            )
+            assert joined.status_code == 201
+        async with asyncio.timeout(20):
+            while True:
+                async with apps[0].state.sessionmaker() as session:
+                    waiting = list(
+                        await session.scalars(
+                            select(QueueTicket.id).where(QueueTicket.status == "waiting")
+                        )
+                    )
+                if not waiting:
+                    break
+                await asyncio.sleep(0.05)
+        async with apps[0].state.sessionmaker() as session:
+            rows = list(await session.scalars(select(QueueTicket)))
+    per_match: dict[str | None, int] = {}
+    for row in rows:
+        per_match[row.match_id] = per_match.get(row.match_id, 0) + 1
+    assert sorted(per_match.values()) == [2] * 10
+    assert len(starts[0].requests) + len(starts[1].requests) == 10
+    # Each request's players are exactly the two tickets that share its match.
+    seated = [{r.first_player_id, r.second_player_id} for start in starts for r in start.requests]
+    assert len({frozenset(s) for s in seated}) == 10
