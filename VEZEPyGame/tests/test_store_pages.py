@@ -138,6 +138,28 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         assert preview is not None and "--piece: #c0172f" in preview
         await page.screenshot(path=str(screenshot_dir / "game-inventory.png"), full_page=True)
 
+        # Queueing and leaving are reported for the abandon/requeue rule.
+        await page.goto(f"{base_url}/ui/queue")
+        await page.select_option("#queue-mode", "casual")
+        await page.click("#join-queue")
+        await page.click("#leave-queue")
+        await expect(page.locator("#join-queue")).to_be_visible()
+
+        async def queue_events() -> list[tuple[str, object]] | None:
+            async with app.state.sessionmaker() as session:
+                rows = await session.execute(
+                    select(TelemetryEvent.type, TelemetryEvent.payload)
+                    .where(TelemetryEvent.type.in_(("queue_join", "queue_leave")))
+                    .order_by(TelemetryEvent.id)
+                )
+                found = [(kind, payload.get("mode")) for kind, payload in rows]
+            return found if len(found) == 2 else None
+
+        assert await wait_for(queue_events, what="queue telemetry") == [
+            ("queue_join", "casual"),
+            ("queue_leave", "casual"),
+        ]
+
         # The board: alice's stones are crimson for her (and for bob, who wears nothing).
         async with app.state.sessionmaker() as session:
             ids = {p.handle: p.id for p in await session.scalars(select(Player))}

@@ -36,6 +36,19 @@
   window.addEventListener("error", function (event) {
     record({ type: "client_error", message: String(event.message || "script error").slice(0, 500) });
   });
+  // Forms that say what they mean for fair play (data-telemetry="queue_leave", ...): recorded
+  // and sent at once, with keepalive, since the page is about to be left.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var type = form && form.dataset ? form.dataset.telemetry : "";
+    if (!type) return;
+    var entry = { type: type };
+    var mode = form.dataset.telemetryMode || (form.elements.mode && form.elements.mode.value);
+    if (mode) entry.mode = mode;
+    if (form.dataset.telemetryMatch) entry.match_id = form.dataset.telemetryMatch;
+    record(entry);
+    flush(true);
+  });
   window.setInterval(function () { flush(false); }, FLUSH_MS);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") flush(true);
