@@ -431,6 +431,10 @@
     }
     const more = target.closest(".list-more button");
     if (more) { loadMore(more.closest(".list-more")); return; }
+    if (app.classList.contains("sidebar-open") && !target.closest("#mail-sidebar, #sidebar-toggle")) {
+      closeSidebar();
+      return;
+    }
     const toggle = target.closest("#sidebar-toggle");
     if (toggle) {
       const open = !app.classList.contains("sidebar-open");
@@ -439,6 +443,13 @@
       if (open) document.querySelector("#folder-list a[aria-current]").focus();
     }
   });
+
+  function closeSidebar() {
+    app.classList.remove("sidebar-open");
+    const toggle = document.getElementById("sidebar-toggle");
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  }
 
   function runAction(name) {
     const id = state.selected;
@@ -651,7 +662,10 @@
         const row = currentRow(); if (row) openMessage(row.dataset.id, true);
       },
       u: function () { closeMessage(true); },
-      Escape: function () { if (state.selected) closeMessage(true); },
+      Escape: function () {
+        if (app.classList.contains("sidebar-open")) closeSidebar();
+        else if (state.selected) closeMessage(true);
+      },
       x: function () {
         const row = currentRow(); if (!row) return;
         const box = row.querySelector(".msg-select");
