@@ -176,6 +176,13 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         )
         assert colour == "#c0172f"
         await page.screenshot(path=str(screenshot_dir / "game-board-cosmetics.png"))
+        resigned = await api.post(
+            f"/api/matches/{match.id}/resign", headers=player_token(mint, "alice")
+        )
+        assert resigned.status_code == 200, resigned.text
+        await page.goto(f"{base_url}/ui/matches/{match.id}/replay")
+        replay_style = await page.get_attribute("#replay", "style")
+        assert replay_style is not None and "--stone-second: #c0172f" in replay_style
 
         # Fair play: a superhuman move is flagged and the admin page lists it.
         batch = {

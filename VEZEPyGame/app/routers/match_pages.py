@@ -219,5 +219,12 @@ async def replay_page(
             "moves": moves,
             "moves_json": "[" + ",".join(move.model_dump_json() for move in moves) + "]",
             "state_json": state.model_dump_json(),
+            "board_style": await board_style(
+                runtime.sessionmaker,
+                request.app.state.store_catalogue,
+                viewer_id=player.id,
+                first_player_id=state.first.player_id,
+                second_player_id=state.second.player_id,
+            ),
         },
     )
