@@ -189,7 +189,43 @@ DOMAIN_PANELS: dict[str, list[Spec]] = {
             "none",
         ),
     ],
-    "game": [],
+    "game": [
+        (
+            "Match summaries waiting to be mailed",
+            "max(veze_summary_mail_waiting)",
+            "none",
+        ),
+        (
+            "Oldest waiting match summary",
+            "max(veze_summary_mail_oldest_age_seconds)",
+            "s",
+        ),
+        (
+            "Summary mail deliveries by outcome",
+            "sum by (outcome) (rate(veze_summary_mail_deliveries_total[5m]))",
+            "ops",
+        ),
+        (
+            "Telemetry events by type",
+            "sum by (type) (rate(veze_telemetry_events_total[5m]))",
+            "ops",
+        ),
+        (
+            "Telemetry batches refused by reason",
+            "sum by (reason) (rate(veze_telemetry_batches_refused_total[5m]))",
+            "ops",
+        ),
+        (
+            "Fair-play flags by rule",
+            "sum by (rule) (increase(veze_fair_play_flags_total[1h]))",
+            "none",
+        ),
+        (
+            "Store webhook events by outcome",
+            "sum by (outcome) (rate(veze_store_webhook_events_total[5m]))",
+            "ops",
+        ),
+    ],
 }
 
 OVERVIEW_PANELS: list[Spec] = [
