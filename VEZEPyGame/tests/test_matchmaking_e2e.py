@@ -11,6 +11,7 @@ import httpx
 import pytest
 import redis
 
+from VEZEPyGame.services.matchmaking.worker import player_channel
 from VEZEPyGame.tests.competition_fixtures import Minter, add_players, player_headers
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
 
@@ -53,11 +54,19 @@ async def test_queue_match_play_rate_and_rank(
         leaderboard_redis_prefix=prefix,
     )
     async with running(app) as client:
-        await add_players(app, "alice", "bob")
+        ids = await add_players(app, "alice", "bob")
         alice, bob = player_headers(mint, "alice"), player_headers(mint, "bob")
-        assert (await client.post("/api/queue", json={}, headers=alice)).status_code == 201
-        assert (await client.post("/api/queue", json={}, headers=bob)).status_code == 201
-        match_id = await wait_for_match(client, alice)
+        async with app.state.bus.subscribe(player_channel(ids[0])) as events:
+            assert (await client.post("/api/queue", json={}, headers=alice)).status_code == 201
+            assert (await client.post("/api/queue", json={}, headers=bob)).status_code == 201
+            match_id = await wait_for_match(client, alice)
+            kinds: dict[str, str] = {}
+            async with asyncio.timeout(10):
+                while set(kinds) != {"match.found", "match.started"}:
+                    received = await events.get(10)
+                    assert received is not None
+                    kinds[received[1]["type"]] = received[1]["match_id"]
+        assert set(kinds.values()) == {match_id}  # the queue's and the match service's events
         assert await wait_for_match(client, bob) == match_id
 
         match = (await client.get(f"/api/matches/{match_id}", headers=alice)).json()

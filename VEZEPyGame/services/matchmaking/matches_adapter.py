@@ -8,9 +8,11 @@ move no rating either way.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from VEZEPyGame.services.matches.service import create_match
+from VEZEPyCore.events.bus import EventBus
+from VEZEPyGame.services.matches.events import publish_match_started
+from VEZEPyGame.services.matches.service import create_match, get_match
 from VEZEPyGame.services.matchmaking.start import MatchRequest
 
 BOT_MODE = "bot"
@@ -25,3 +27,14 @@ async def start_with_match_service(session: AsyncSession, request: MatchRequest)
         bot_level=request.bot_level,
     )
     return match.id
+
+
+async def announce_with_match_service(
+    sessionmaker: async_sessionmaker[AsyncSession], bus: EventBus, match_id: str
+) -> None:
+    """After the commit: the match service's own `match.started` to both players (its lobby and
+    match pages listen for it), beside the matchmaker's `match.found`."""
+    async with sessionmaker() as session:
+        match = await get_match(session, match_id)
+    if match is not None:
+        await publish_match_started(bus, match)

@@ -25,7 +25,10 @@ from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards, reconcile_since
 from VEZEPyGame.services.leaderboards.standings import Board
 from VEZEPyGame.services.matchmaking.config import CompetitionSettings
-from VEZEPyGame.services.matchmaking.matches_adapter import start_with_match_service
+from VEZEPyGame.services.matchmaking.matches_adapter import (
+    announce_with_match_service,
+    start_with_match_service,
+)
 from VEZEPyGame.services.matchmaking.start import StartMatch
 from VEZEPyGame.services.matchmaking.worker import Matchmaker
 from VEZEPyGame.services.ratings.service import (
@@ -58,11 +61,16 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
     )
     app.state.leaderboards = leaderboards
     start_match: StartMatch | None = getattr(app.state, "start_match", None)
+
+    async def announce(match_id: str) -> None:
+        await announce_with_match_service(app.state.sessionmaker, app.state.bus, match_id)
+
     matchmaker = Matchmaker(
         sessionmaker=app.state.sessionmaker,
         bus=app.state.bus,
         start_match=start_match or default_start_match(),
         settings=config,
+        after_start=None if start_match else announce,
     )
     app.state.matchmaker = matchmaker
     app.state.queue_limiter = make_rate_limiter(settings.redis_url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -62,6 +62,7 @@ class Matchmaker(WakeableLoop):
         settings: CompetitionSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        after_start: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(
             poll_seconds=settings.matchmaker_poll_seconds,
@@ -74,6 +75,8 @@ class Matchmaker(WakeableLoop):
         self._start_match = start_match
         self._settings = settings
         self._rng = rng or random.Random()
+        #: Called with each new match's id after its commit (the match service's own event).
+        self._after_start = after_start
         #: Matches this worker started (for tests and debugging).
         self.started = 0
 
@@ -177,3 +180,8 @@ class Matchmaker(WakeableLoop):
                 await self._bus.publish(player_channel(seat.player_id), event)
             except Exception:  # the match stands; the queue page also polls its status
                 log.warning("could not announce match %s", match.match_id, exc_info=True)
+        if self._after_start is not None:
+            try:
+                await self._after_start(match.match_id)
+            except Exception:
+                log.warning("after-start of match %s failed", match.match_id, exc_info=True)
