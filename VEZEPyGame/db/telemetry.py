@@ -22,7 +22,9 @@ RULE_MAX_LENGTH = 32
 class TelemetryEvent(Base):
     __tablename__ = "telemetry_events"
     __table_args__ = (
-        Index("ix_telemetry_events_player_type", "player_id", "type", "client_ts"),
+        # The rules count a player's recent events (by our clock), all and by type.
+        Index("ix_telemetry_events_player_received", "player_id", "received_at"),
+        Index("ix_telemetry_events_player_type", "player_id", "type", "received_at"),
         Index("ix_telemetry_events_received", "received_at"),
     )
 

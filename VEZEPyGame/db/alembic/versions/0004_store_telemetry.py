@@ -92,7 +92,10 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
     )
     op.create_index(
-        "ix_telemetry_events_player_type", "telemetry_events", ["player_id", "type", "client_ts"]
+        "ix_telemetry_events_player_received", "telemetry_events", ["player_id", "received_at"]
+    )
+    op.create_index(
+        "ix_telemetry_events_player_type", "telemetry_events", ["player_id", "type", "received_at"]
     )
     op.create_index("ix_telemetry_events_received", "telemetry_events", ["received_at"])
     op.create_table(
@@ -141,6 +144,7 @@ def downgrade() -> None:
     op.drop_table("fair_play_flags")
     op.drop_index("ix_telemetry_events_received", table_name="telemetry_events")
     op.drop_index("ix_telemetry_events_player_type", table_name="telemetry_events")
+    op.drop_index("ix_telemetry_events_player_received", table_name="telemetry_events")
     op.drop_table("telemetry_events")
     op.drop_table("store_webhook_events")
     op.drop_table("store_equipped")
