@@ -57,23 +57,29 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return path
 
 
-def session_cookie(settings: GameSettings, app_state: object, mint: Minter) -> str:
-    """Alice's signed-in session (she holds the admin role's `game.admin` too)."""
+def session_cookie(
+    settings: GameSettings,
+    app_state: object,
+    mint: Minter,
+    handle: str = "alice",
+    scopes: tuple[str, ...] = ("openid", "game.play", "game.admin"),
+) -> str:
+    """A signed-in session cookie (alice holds the admin role's `game.admin` too)."""
     token = mint(
-        "sub-alice",
+        f"sub-{handle}",
         audience="veze-game",
-        scopes=("openid", "game.play", "game.admin"),
+        scopes=scopes,
         ttl_seconds=900,
-        preferred_username="alice",
+        preferred_username=handle,
     )
     session = SsoSession(
         access_token=token,
         refresh_token=None,
         expires_at=int(time.time()) + 900,
         sid=None,
-        subject="sub-alice",
-        handle="alice",
-        email="alice@vezeuniqverse.com",
+        subject=f"sub-{handle}",
+        handle=handle,
+        email=f"{handle}@vezeuniqverse.com",
     )
     return str(app_state.sso.codec(settings).dump_session(session))  # type: ignore[attr-defined]
 

@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from VEZEPyCore.auth import scopes
-from VEZEPyCore.auth.deps import check_scopes
 from VEZEPyCore.web.sso import PageUser
 from VEZEPyCore.web.templates import render
 from VEZEPyGame.app.deps import RegistryDep, SessionDep
-from VEZEPyGame.app.routers.store import page_context
+from VEZEPyGame.app.routers.store import page_context, page_refusal
 from VEZEPyGame.app.security import AdminPrincipal
 from VEZEPyGame.services.telemetry import rules, service
 from VEZEPyGame.services.telemetry.schemas import FlagList
@@ -52,7 +51,9 @@ async def flags_page(
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     """The same flags as a table an admin can filter."""
-    check_scopes(principal, (scopes.GAME_ADMIN,))
+    refused = page_refusal(request, registry, principal, scopes.GAME_ADMIN)
+    if refused is not None:
+        return refused
     flags = await service.list_flags(
         session,
         limit=PAGE_SIZE,

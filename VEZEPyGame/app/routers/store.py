@@ -247,6 +247,25 @@ def page_context(registry: RegistryDep, principal: Principal) -> dict[str, Any]:
     }
 
 
+def page_refusal(
+    request: Request, registry: RegistryDep, principal: Principal, scope: str
+) -> HTMLResponse | None:
+    """A 403 page (not a JSON error) when the signed-in person lacks `scope`."""
+    if principal.has_scopes(scope):
+        return None
+    reason = (
+        "This page is for administrators of the game."
+        if scope == scopes.GAME_ADMIN
+        else "Your sign-in does not allow playing; sign out and in again."
+    )
+    context = {**page_context(registry, principal), "reason": reason}
+    return render(request, "forbidden.html", context, status_code=403)
+
+
+def no_player_page(request: Request, registry: RegistryDep, principal: Principal) -> HTMLResponse:
+    return render(request, "no_player.html", page_context(registry, principal), status_code=404)
+
+
 @router.get("/ui/store", response_class=HTMLResponse, include_in_schema=False)
 async def store_page(
     request: Request,
@@ -257,8 +276,12 @@ async def store_page(
     registry: RegistryDep,
 ) -> HTMLResponse:
     """The catalogue with buy buttons, and the player's purchases."""
-    check_scopes(principal, (scopes.GAME_PLAY,))
-    player = await service.require_player(session, principal, mail_domain=settings.mail_domain)
+    refused = page_refusal(request, registry, principal, scopes.GAME_PLAY)
+    if refused is not None:
+        return refused
+    player = await service.find_player(session, principal, mail_domain=settings.mail_domain)
+    if player is None:
+        return no_player_page(request, registry, principal)
     store = await service.store_view(session, catalogue=catalogue, player_id=player.id)
     history = await service.purchases(session, player_id=player.id)
     names = {item.id: item.name for item in catalogue.items}
@@ -307,8 +330,12 @@ async def inventory_page(
     registry: RegistryDep,
 ) -> HTMLResponse:
     """Owned cosmetics by slot, with equip buttons and a preview of the look."""
-    check_scopes(principal, (scopes.GAME_PLAY,))
-    player = await service.require_player(session, principal, mail_domain=settings.mail_domain)
+    refused = page_refusal(request, registry, principal, scopes.GAME_PLAY)
+    if refused is not None:
+        return refused
+    player = await service.find_player(session, principal, mail_domain=settings.mail_domain)
+    if player is None:
+        return no_player_page(request, registry, principal)
     items = await service.inventory(session, catalogue=catalogue, player_id=player.id)
     worn = await service.cosmetics(session, catalogue=catalogue, player_id=player.id)
     return render(

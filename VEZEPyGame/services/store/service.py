@@ -44,12 +44,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def find_player(
+    session: AsyncSession, principal: Principal, *, mail_domain: str
+) -> Player | None:
+    """The caller's own player, None when the account has none yet."""
+    handle = handle_of(principal, mail_domain=mail_domain)
+    return await get_player(session, handle=handle) if handle else None
+
+
 async def require_player(
     session: AsyncSession, principal: Principal, *, mail_domain: str
 ) -> Player:
     """The caller's own player; 404 when the account has none yet."""
-    handle = handle_of(principal, mail_domain=mail_domain)
-    player = await get_player(session, handle=handle) if handle else None
+    player = await find_player(session, principal, mail_domain=mail_domain)
     if player is None:
         raise NotFound("no player profile for this account yet")
     return player
