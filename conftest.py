@@ -39,6 +39,23 @@ Minter = Callable[..., str]
 DatabaseFactory = Callable[[str], Awaitable[str]]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, every worker after the first gets a Redis server of its own.
+
+    Pub/sub channels are server-wide (not per database number), so two workers sharing CI's
+    Redis would see each other's mail and match events; rate-limit counters would collide too.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    configured = os.environ.get("REDIS_URL") or os.environ.get("VEZE_REDIS_URL")
+    if worker == "gw0" or not configured:
+        return
+    server = redis_server()
+    url = server.__enter__()
+    config.add_cleanup(lambda: server.__exit__(None, None, None))
+    os.environ["REDIS_URL"] = url
+    os.environ.pop("VEZE_REDIS_URL", None)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     configured = os.environ.get("REDIS_URL") or os.environ.get("VEZE_REDIS_URL")
