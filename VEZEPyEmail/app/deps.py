@@ -13,7 +13,7 @@ from VEZEPyEmail.services.store.blobs import BlobStore
 __all__ = ["BlobsDep", "BusDep", "ConnectionDep", "SessionDep", "SettingsDep"]
 
 
-def _settings(request: Request) -> EmailSettings:
+async def _settings(request: Request) -> EmailSettings:
     settings: EmailSettings = request.app.state.settings
     return settings
 
@@ -21,7 +21,7 @@ def _settings(request: Request) -> EmailSettings:
 SettingsDep = Annotated[EmailSettings, Depends(_settings)]
 
 
-def _blobs(request: Request) -> BlobStore:
+async def _blobs(request: Request) -> BlobStore:
     blobs: BlobStore = request.app.state.blobs
     return blobs
 

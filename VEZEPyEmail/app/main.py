@@ -29,6 +29,7 @@ from VEZEPyEmail.app.routers import (
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.compose.errors import install_compose_errors
 from VEZEPyEmail.services.compose.runtime import compose_runtime
+from VEZEPyEmail.services.messages.fast_list import fast_message_list
 from VEZEPyEmail.services.metrics import install_email_metrics
 from VEZEPyEmail.services.outbound.worker import outbound_worker
 from VEZEPyEmail.services.smtp.server import smtp_listeners
@@ -70,6 +71,7 @@ def create_app(settings: EmailSettings | None = None) -> FastAPI:
     # after the outbound worker they queue remote mail for.
     startup_hooks: list[StartupHook] = [
         start_mail_store,
+        fast_message_list,
         compose_runtime,
         outbound_worker,
         smtp_listeners,

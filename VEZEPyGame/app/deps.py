@@ -13,12 +13,12 @@ from VEZEPyGame.services.email.client import EmailClient
 __all__ = ["EmailClientDep", "RegistryDep", "SessionDep", "SettingsDep"]
 
 
-def _settings(request: Request) -> GameSettings:
+async def _settings(request: Request) -> GameSettings:
     settings: GameSettings = request.app.state.settings
     return settings
 
 
-def _email_client(request: Request) -> EmailClient:
+async def _email_client(request: Request) -> EmailClient:
     client: EmailClient = request.app.state.email_client
     return client
 

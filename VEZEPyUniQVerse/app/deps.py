@@ -12,7 +12,7 @@ from VEZEPyUniQVerse.app.settings import PortalSettings
 __all__ = ["ClientsDep", "RegistryDep", "SessionmakerDep", "SettingsDep", "TemplatesDep"]
 
 
-def _settings(request: Request) -> PortalSettings:
+async def _settings(request: Request) -> PortalSettings:
     settings: PortalSettings = request.app.state.settings
     return settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import NotFound
@@ -18,6 +18,7 @@ from VEZEPyEmail.app.security import (
     normalise_local_address,
 )
 from VEZEPyEmail.services.messages import service
+from VEZEPyEmail.services.messages.fast_list import FastMessageList
 from VEZEPyEmail.services.messages.schemas import (
     LabelsUpdate,
     MessagePage,
@@ -38,8 +39,8 @@ router = APIRouter(prefix="/api/messages", tags=["messages"])
     summary="List or search a mailbox's messages, newest first",
 )
 async def list_messages(
+    request: Request,
     principal: ReadPrincipal,
-    connection: ConnectionDep,
     settings: SettingsDep,
     user: Annotated[str, Query(min_length=3, max_length=320, description="Mailbox address")],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -49,18 +50,27 @@ async def list_messages(
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
-) -> MessagePage:
+) -> MessagePage | Response:
     address = normalise_local_address(user, settings.mail_domain)
     authorize_mailbox(principal, address)
-    messages, next_cursor = await service.list_page(
-        connection,
-        address=address,
-        folder=folder,
-        limit=limit,
-        offset=offset,
-        query=q.strip() if q else None,
-        cursor=cursor,
-    )
+    query = q.strip() if q else None
+    fast: FastMessageList | None = request.app.state.fast_message_list
+    if fast is not None and not query and folder != "*":
+        body = fast.page_json(
+            address=address, folder=folder, limit=limit, offset=offset, cursor=cursor
+        )
+        return Response(body, media_type="application/json")
+    # Opened here, not as a dependency: the fast path above needs no pooled connection.
+    async with request.app.state.engine.connect() as connection:
+        messages, next_cursor = await service.list_page(
+            connection,
+            address=address,
+            folder=folder,
+            limit=limit,
+            offset=offset,
+            query=query,
+            cursor=cursor,
+        )
     return MessagePage(user=address, messages=messages, next_cursor=next_cursor)
 
 
