@@ -167,7 +167,8 @@ async def test_permanent_failure_bounces_a_dsn_to_the_sender(
     assert mx.received == []
 
 
-@pytest.mark.parametrize("started", [{"outbound_lifetime_seconds": 0.3}], indirect=True)
+# Long enough for several attempts even on a loaded machine (backoff is 10-50 ms here).
+@pytest.mark.parametrize("started", [{"outbound_lifetime_seconds": 2.0}], indirect=True)
 async def test_expiry_after_temporary_failures_bounces(started: FastAPI, mx: RemoteMx) -> None:
     mx.always = "451 4.3.0 still busy"
     await enqueue_outbound(started.state, raw=message(), envelope_from=SENDER, recipients=[REMOTE])

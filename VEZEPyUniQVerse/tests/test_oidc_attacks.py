@@ -89,7 +89,8 @@ async def token_request(
     portal: ServedPortal, data: dict[str, str], auth: tuple[str, str] | None = None
 ) -> httpx.Response:
     basic = httpx.BasicAuth(*auth) if auth is not None else None
-    async with httpx.AsyncClient(auth=basic) as http:
+    # Client secrets are Argon2 hashes: slow by design, and slower on a busy CI machine.
+    async with httpx.AsyncClient(auth=basic, timeout=30) as http:
         return await http.post(f"{portal.url}/oauth/token", data=data)
 
 
