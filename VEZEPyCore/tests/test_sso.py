@@ -54,9 +54,12 @@ CLIENTS = {
     "veze-game-ui": Client(
         "game",
         ["veze-game", "veze-email"],
-        "openid profile email game.play game.read_mail email.read",
+        "openid profile email game.play game.read_mail email.read game.admin",
     ),
 }
+#: Scopes the portal grants only to accounts with its admin role: a client may ask for them for
+#: everyone, and the grant leaves them out for anyone else (RFC 6749 3.3), like the real portal.
+ADMIN_ONLY_SCOPES = frozenset({"game.admin", "portal.admin", "email.admin"})
 
 
 @dataclass
@@ -80,6 +83,8 @@ class SpecProvider:
     )
     #: Who is signed in at the provider (None: nobody; interactive logins are not modelled).
     user: str | None = "alice"
+    #: Accounts holding the admin role.
+    admins: set[str] = field(default_factory=set)
     sid: str = field(default_factory=lambda: secrets.token_hex(8))
     access_ttl: int = 300
     #: Changes applied to the next ID tokens' claims, and a foreign key to sign them with.
@@ -209,12 +214,15 @@ class SpecProvider:
     ) -> dict[str, Any]:
         now = int(time.time())
         client = CLIENTS[client_id]
+        granted = [
+            s for s in client.scope.split() if user in self.admins or s not in ADMIN_ONLY_SCOPES
+        ]
         common = {"iss": self.issuer, "sub": f"u-{user}", "iat": now, "sid": self.sid}
         access = {
             **common,
             "aud": client.audiences,
             "exp": now + self.access_ttl,
-            "scope": " ".join(s for s in client.scope.split() if "." in s),
+            "scope": " ".join(s for s in granted if "." in s),
             "email": f"{user}@vezeuniqverse.com",
             "preferred_username": user,
             "client_id": client_id,
@@ -227,7 +235,7 @@ class SpecProvider:
             "token_type": "Bearer",
             "expires_in": self.access_ttl,
             "refresh_token": refresh,
-            "scope": client.scope,
+            "scope": " ".join(granted),
         }
         self.issued += [body["access_token"], refresh]
         if nonce is not None:
@@ -699,6 +707,25 @@ async def test_game_page_recognises_someone_signed_in_at_the_portal(world: World
     assert world.cookie("veze_game_session") is not None
     # Its own cookie: signing in to the game did not sign in to webmail, and vice versa.
     assert world.cookie("veze_email_session") is None
+
+
+async def test_game_admin_pages_open_only_to_the_portals_admins(world: World) -> None:
+    # The game asks for game.admin at every sign-in; only the grant decides who holds it.
+    await world.follow(f"{world.game_url}/ui", headers=BROWSER_HTML)
+    refused = await world.browser.get(f"{world.game_url}/ui/admin/flags", headers=BROWSER_HTML)
+    assert refused.status_code == 403
+    assert "for administrators" in refused.text
+    api = await world.browser.get(f"{world.game_url}/api/admin/flags")
+    assert api.status_code == 403
+
+    world.provider.admins.add("alice")
+    async with httpx.AsyncClient(timeout=10) as admin_browser:
+        admin = World(
+            world.provider, world.provider_url, world.email_url, world.game_url, admin_browser
+        )
+        await admin.follow(f"{world.game_url}/ui", headers=BROWSER_HTML)
+        page = await admin_browser.get(f"{world.game_url}/ui/admin/flags", headers=BROWSER_HTML)
+        assert page.status_code == 200, page.text
 
 
 async def test_game_page_shows_a_sign_in_button_to_visitors_without_looping(
