@@ -16,13 +16,16 @@ from VEZEPyUniQVerse.app.routers import (
     admin,
     copilot,
     directory,
+    home,
     internal_auth,
+    notifications,
     oauth,
     pages,
     provisioning,
 )
 from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.services.metrics import install_portal_metrics
+from VEZEPyUniQVerse.services.notifications.hub import notification_hub
 from VEZEPyUniQVerse.services.oidc.startup import start_oidc_provider
 from VEZEPyUniQVerse.services.provisioning.worker import provisioning_worker
 
@@ -43,7 +46,7 @@ async def rate_limiter(app: FastAPI) -> AsyncIterator[None]:
 
 #: The portal's own start-up, entered in order and left in reverse. The provisioning worker
 #: comes last: its calls use what the others set up (signing keys for service tokens).
-STARTUP_HOOKS = (rate_limiter, start_oidc_provider, provisioning_worker)
+STARTUP_HOOKS = (rate_limiter, start_oidc_provider, notification_hub, provisioning_worker)
 
 
 @asynccontextmanager
@@ -65,6 +68,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         package_dir=PACKAGE_DIR,
         routers=[
             pages.router,
+            home.router,
+            notifications.router,
             directory.router,
             provisioning.router,
             copilot.router,

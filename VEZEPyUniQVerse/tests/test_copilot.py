@@ -14,7 +14,7 @@ from VEZEPyEmail.app.main import create_app as create_email_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyUniQVerse.app.main import create_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
-from VEZEPyUniQVerse.services.copilot.service import MAX_MESSAGE_CHARS
+from VEZEPyUniQVerse.services.copilot.service import COMMANDS, MAX_MESSAGE_CHARS
 from VEZEPyUniQVerse.tests.helpers import Minter, dead_url, with_changes
 
 ALICE = "alice@vezeuniqverse.com"
@@ -59,7 +59,8 @@ async def test_copilot_greets_helps_and_lists_live_services(
     assert "help" in greeting["text"]
 
     assert (help_reply["type"], help_reply["command"]) == ("reply", "help")
-    assert help_reply["commands"] == ["help", "services"]
+    assert help_reply["commands"] == list(COMMANDS)
+    assert {"help", "services", "unread mail", "my rank", "top <n>"} <= set(COMMANDS)
     assert "services:" in help_reply["text"]
 
     assert (services["type"], services["command"]) == ("reply", "services")

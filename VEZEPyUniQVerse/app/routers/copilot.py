@@ -14,7 +14,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from VEZEPyCore.auth.deps import authenticate, verifier_on_state
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import Unauthorized
+from VEZEPyUniQVerse.db.models import User
 from VEZEPyUniQVerse.services.copilot import service
+from VEZEPyUniQVerse.services.copilot.people import account_of
 from VEZEPyUniQVerse.services.copilot.schemas import CopilotReply
 from VEZEPyUniQVerse.services.directory import service as directory
 from VEZEPyUniQVerse.services.directory.schemas import ServiceStatusRead
@@ -45,6 +47,15 @@ async def copilot(websocket: WebSocket) -> None:
             self_version=app.version,
         )
 
+    async def load_user() -> User | None:
+        app = websocket.app
+        return await account_of(
+            app.state.sessionmaker, principal, mail_domain=app.state.settings.mail_domain
+        )
+
+    conversation = service.CopilotSession(
+        load_statuses=load_statuses, load_user=load_user, app_state=websocket.app.state
+    )
     connected = portal_metrics(websocket.app).websocket_clients.labels("/ws/copilot")
     connected.inc()
     await _send(websocket, service.greeting(principal.address or principal.subject))
@@ -64,7 +75,7 @@ async def copilot(websocket: WebSocket) -> None:
             if isinstance(parsed, CopilotReply):
                 await _send(websocket, parsed)
                 continue
-            await _send(websocket, await service.answer(parsed, load_statuses=load_statuses))
+            await _send(websocket, await service.answer(parsed, conversation))
     except WebSocketDisconnect:
         return
     finally:

@@ -1,0 +1,1 @@
+"""Live notifications for the portal header: service events fanned in per signed-in person."""
