@@ -1,11 +1,44 @@
+"""The home page: the way in for visitors and players (play buttons, ratings, matches)."""
+
 from __future__ import annotations
 
-import httpx
+import re
 
+import httpx
+from fastapi import FastAPI
+
+from VEZEPyGame.services.matches.service import create_match
+from VEZEPyGame.tests.competition_fixtures import (
+    Minter,
+    add_players,
+    player_headers,
+    session_cookie,
+)
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
 
+QUIET = {"matchmaker_enabled": False}  # the queue stays as the test leaves it
 
-async def test_home_page_is_honest_and_links_to_the_portal(
+
+def sign_in(client: httpx.AsyncClient, app: FastAPI, handle: str, mint: Minter) -> None:
+    name, value = session_cookie(app, handle, mint)
+    client.cookies.set(name, value)
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def rating_of(page: str, mode: str) -> int:
+    match = re.search(
+        rf'id="rating-{mode}">.*?<span class="rating-value">(\d+)</span>', page, re.DOTALL
+    )
+    assert match, f"no {mode} rating on the page"
+    return int(match.group(1))
+
+
+async def test_visitors_see_what_the_game_is_and_how_to_sign_in(
     make_game_app: GameAppFactory, running: Running
 ) -> None:
     app = make_game_app(
@@ -15,13 +48,65 @@ async def test_home_page_is_honest_and_links_to_the_portal(
         response = await client.get("/ui")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "The game is coming" in response.text
-    assert "not playable yet" in response.text
+    assert "Four in a row wins" in response.text
+    assert "not playable" not in response.text
+    assert 'href="/auth/login?next=/ui"' in response.text
     assert 'href="https://portal.example"' in response.text
     assert 'href="https://mail.example/ui/inbox"' in response.text
+    assert 'id="play-ranked"' not in response.text  # playing needs a sign-in
 
 
-async def test_bare_host_redirects_to_the_home_page(game_client: httpx.AsyncClient) -> None:
-    response = await game_client.get("/")
-    assert response.status_code == 303
-    assert response.headers["location"] == "http://testserver/ui"
+async def test_a_new_player_gets_the_play_buttons_and_the_starting_ratings(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    app = make_game_app(**QUIET)
+    async with running(app) as client:
+        await add_players(app, "alice")
+        sign_in(client, app, "alice", mint)
+        home = await client.get("/ui")
+        joined = await client.post(
+            "/ui/queue/join", data={"mode": "ranked", "csrf_token": csrf_of(home.text)}
+        )
+        status = await client.get("/api/queue", headers=player_headers(mint, "alice"))
+
+    assert home.status_code == 200
+    assert "Signed in as <strong>alice</strong>" in home.text
+    for button in ("play-ranked", "play-casual", "play-bot-1", "play-bot-2", "play-bot-3"):
+        assert f'id="{button}"' in home.text
+    assert rating_of(home.text, "ranked") == 1500 and rating_of(home.text, "casual") == 1500
+    assert "No finished matches yet" in home.text
+    # One "Play" entry in the menu, and the home page is the current one.
+    assert home.text.count('id="nav-play"') == 1 and ">Lobby<" not in home.text
+    assert re.search(r'href="[^"]*/ui" aria-current="page">Game<', home.text)
+    # The home page's "Play ranked" form joins the ranked queue.
+    assert joined.status_code == 303 and joined.headers["location"].endswith("/ui/queue")
+    assert status.json()["ticket"]["mode"] == "ranked"
+
+
+async def test_after_a_ranked_match_the_home_page_shows_the_new_rating_and_the_result(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    app = make_game_app(**QUIET)
+    async with running(app) as client:
+        alice, bob = await add_players(app, "alice", "bob<b>")
+        async with app.state.sessionmaker() as session:
+            match = await create_match(
+                session, mode="ranked", first_player_id=alice, second_player_id=bob
+            )
+            await session.commit()
+        sign_in(client, app, "alice", mint)
+        running_page = await client.get("/ui")
+        resigned = await client.post(
+            f"/api/matches/{match.id}/resign", headers=player_headers(mint, "bob<b>")
+        )
+        finished_page = await client.get("/ui")
+
+    assert f'data-match="{match.id}"' in running_page.text  # the way back to the board
+    assert resigned.status_code == 200, resigned.text
+    page = finished_page.text
+    assert f'data-match="{match.id}"' not in page
+    assert rating_of(page, "ranked") > 1500 and rating_of(page, "casual") == 1500
+    assert "1 won · 0 lost" in page
+    assert f'/ui/matches/{match.id}/replay"' in page
+    assert "outcome-win" in page
+    assert "bob&lt;b&gt;" in page and "bob<b>" not in page  # names are escaped

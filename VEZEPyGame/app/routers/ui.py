@@ -1,20 +1,45 @@
-"""Server-rendered pages. The game itself is not built yet; the home page says so.
+"""The game's home page: the way in for players (play, rating, recent matches) and visitors.
 
 People sign in through the portal (single sign-on, VEZEPyCore.web.sso); the home page also
-serves visitors, with a sign-in button.
+serves visitors, with a sign-in button and what the game is.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import NoMatchFound
 
 from VEZEPyCore.web.sso import OptionalPageUser
-from VEZEPyGame.app.deps import RegistryDep
+from VEZEPyCore.web.templates import render
+from VEZEPyGame.app.deps import RegistryDep, SessionDep, SettingsDep
+from VEZEPyGame.db.models import Player
+from VEZEPyGame.services.bot import BOT_LEVELS
+from VEZEPyGame.services.matches import service as matches
+from VEZEPyGame.services.matches.views import summary_read
+from VEZEPyGame.services.ratings import service as ratings
+from VEZEPyGame.services.ratings.model import Skill
+from VEZEPyGame.services.ratings.players import find_caller
 from VEZEPyGame.services.registry import portal_url, webmail_url
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+
+#: Finished matches the home page lists (the history page has them all).
+HOME_RECENT = 5
+
+
+@dataclass(frozen=True)
+class ModeRating:
+    mode: str
+    rating: int
+    games: int
+    wins: int
+    losses: int
+    draws: int
 
 
 @router.get("/")
@@ -25,21 +50,68 @@ async def root(request: Request) -> RedirectResponse:
 
 @router.get("/ui", response_class=HTMLResponse)
 async def home_page(
-    request: Request, registry: RegistryDep, principal: OptionalPageUser
+    request: Request,
+    registry: RegistryDep,
+    principal: OptionalPageUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
-    """The game's home page: who is signed in, what is coming, the way back to the portal."""
-    handle = None
+    """Play ranked, casual or the bot; the player's ratings, running and recent matches."""
+    context: dict[str, Any] = {
+        "portal_url": portal_url(registry),
+        "webmail_url": webmail_url(registry),
+        "handle": None,
+        "player": None,
+        "queue_join": _has_route(request, "join_from_page"),
+        "nav_current": "home",
+    }
     if principal is not None:
-        handle = (
-            principal.claims.get("preferred_username") or principal.address or principal.subject
+        player = await find_caller(session, principal, mail_domain=settings.mail_domain)
+        context["handle"] = (
+            player.handle
+            if player
+            else principal.claims.get("preferred_username") or principal.address
         )
-    templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request,
-        "home.html",
-        {
-            "portal_url": portal_url(registry),
-            "webmail_url": webmail_url(registry),
-            "handle": handle,
-        },
+        if player is not None:
+            context.update(await _overview(session, player))
+    return render(request, "home.html", context)
+
+
+async def _overview(session: AsyncSession, player: Player) -> dict[str, Any]:
+    """What a signed-in player sees on the home page."""
+    stored = {r.mode: r for r in await ratings.list_ratings(session, player_id=player.id)}
+    mode_ratings = []
+    for mode in ("ranked", "casual"):
+        row = stored.get(mode)
+        skill = Skill(row.mu, row.sigma) if row else Skill()
+        mode_ratings.append(
+            ModeRating(
+                mode=mode,
+                rating=skill.display,
+                games=row.games if row else 0,
+                wins=row.wins if row else 0,
+                losses=row.losses if row else 0,
+                draws=row.draws if row else 0,
+            )
+        )
+    active = await matches.list_player_matches(session, player_id=player.id, status="active")
+    recent = await matches.list_player_matches(
+        session, player_id=player.id, status="finished", limit=HOME_RECENT
     )
+    seated = await matches.players_of(session, [*active, *recent])
+    return {
+        "player": player,
+        "ratings": mode_ratings,
+        "active": [summary_read(m, player.id, seated) for m in active],
+        "recent": [summary_read(m, player.id, seated) for m in recent],
+        "bot_levels": list(BOT_LEVELS.values()),
+    }
+
+
+def _has_route(request: Request, name: str) -> bool:
+    # The queue's routes are installed only with the competition capability.
+    try:
+        request.url_for(name)
+    except NoMatchFound:
+        return False
+    return True
