@@ -134,7 +134,7 @@ _FIXED: dict[str, Intent] = {
 _SEARCH = re.compile(r"(?:search|find)(?: (?:my )?mail)?(?: for)? (?P<rest>.+)")
 _FROM_WORD = re.compile(r"\bfrom (?P<who>\S+)")
 _SEND = re.compile(
-    rf"send (?:a )?(?:mail|email|message) to (?P<to>{_RECIPIENT})"
+    rf"send (?:an? )?(?:mail|email|message) to (?P<to>{_RECIPIENT})"
     r"(?: subject (?P<subject>[^:]*))?(?::\s*(?P<text>.*))?",
     re.DOTALL,
 )
