@@ -7,6 +7,7 @@ lasts for hours must not hold a pooled connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse
 
-from VEZEPyCore.errors import Unauthorized
+from VEZEPyCore.errors import AppError, Unauthorized
 from VEZEPyUniQVerse.services.accounts.deps import current_user
 from VEZEPyUniQVerse.services.notifications.hub import NotificationHub
 
@@ -32,9 +33,14 @@ async def stream_notifications(request: Request) -> EventSourceResponse:
         raise Unauthorized("log in to receive notifications")
     user = info.user
     hub: NotificationHub = request.app.state.notifications
+    hub.admit(user)  # refuse with a status code while one can still be sent
 
     async def events() -> AsyncIterator[dict[str, Any]]:
-        async with hub.listen(user) as tab:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                tab = await stack.enter_async_context(hub.listen(user))
+            except AppError:  # another tab took the last place since `admit`: end quietly
+                return
             while True:
                 item = await tab.get()
                 if isinstance(item, frozenset):

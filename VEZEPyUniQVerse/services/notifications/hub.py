@@ -74,15 +74,20 @@ class NotificationHub:
         """How many people have a live upstream subscription in this process."""
         return sum(1 for feed in self._feeds.values() if feed.task is not None)
 
+    def admit(self, user: User) -> None:
+        """Raise the refusal `listen` would raise now, before a response has started."""
+        feed = self._feeds.get(user.id)
+        if feed is None and len(self._feeds) >= self.max_people:
+            raise NotificationsBusy("live notifications are at capacity; try again later")
+        if feed is not None and len(feed.tabs) >= self.max_tabs:
+            raise TooManyListeners("too many open notification streams for this account")
+
     @asynccontextmanager
     async def listen(self, user: User) -> AsyncIterator[asyncio.Queue[Item]]:
+        self.admit(user)
         feed = self._feeds.get(user.id)
         if feed is None:
-            if len(self._feeds) >= self.max_people:
-                raise NotificationsBusy("live notifications are at capacity; try again later")
             feed = self._feeds[user.id] = _Feed()
-        if len(feed.tabs) >= self.max_tabs:
-            raise TooManyListeners("too many open notification streams for this account")
         tab: asyncio.Queue[Item] = asyncio.Queue(TAB_QUEUE_SIZE)
         feed.tabs.add(tab)
         tab.put_nowait(frozenset(feed.live))
