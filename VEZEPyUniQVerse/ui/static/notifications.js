@@ -52,6 +52,14 @@
     bell.dataset.state = live.length ? "live" : "connecting";
     bell.dataset.live = live.join(" ");
   });
-  source.addEventListener("notification", function (event) { show(JSON.parse(event.data)); });
+  source.addEventListener("notification", function (event) {
+    const notification = JSON.parse(event.data);
+    show(notification);
+    // The home page's unread count follows along.
+    const unread = document.getElementById("mail-unread");
+    if (unread && notification.kind === "mail.new") {
+      unread.textContent = String((parseInt(unread.textContent, 10) || 0) + 1);
+    }
+  });
   source.addEventListener("error", function () { bell.dataset.state = "reconnecting"; });
 })();
