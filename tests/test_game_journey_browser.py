@@ -176,6 +176,16 @@ async def test_two_players_queue_play_to_a_win_and_the_winner_gets_the_summary_m
         recent = player.page.locator("#recent-matches tbody tr").first
         await expect(recent).to_contain_text(outcome)
 
+    # On a phone the loser's pages fit the screen: nothing scrolls sideways.
+    phone = second.page
+    await phone.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/ui", f"/ui/matches/{match_ids[0]}", "/ui/history", "/ui/profile", "/ui/queue"):
+        await phone.goto(f"{services.game}{path}")
+        overflow = await phone.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+
     # The winner's summary mail arrives in webmail.
     mail = first.page
     await mail.goto(f"{services.email}/ui/mail")
