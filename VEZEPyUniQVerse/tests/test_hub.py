@@ -31,10 +31,17 @@ async def test_dashboard_with_every_service_up(
     ):
         person = await sign_up(stack, plat, "hub")
         joined = await person.client.get("/home")
+        landing_signed_in = await person.client.get("/")
         anonymous = await stack.enter_async_context(httpx.AsyncClient(base_url=plat.portal))
         redirected = await anonymous.get("/home")
+        landing = await anonymous.get("/")
 
     assert redirected.status_code in (303, 307)
+    # Visitors are offered sign-up and log-in that land on the dashboard; members go straight in.
+    assert f'id="landing-signup" href="{plat.portal}/signup?next=/home"' in landing.text
+    assert f'id="landing-login" href="{plat.portal}/login?next=/home"' in landing.text
+    assert 'id="landing-signup"' not in landing_signed_in.text
+    assert f'id="open-dashboard" href="{plat.portal}/home"' in landing_signed_in.text
     assert "/login" in redirected.headers["location"]
     assert joined.status_code == 200
     page = joined.text
