@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.utils import is_body_allowed_for_status_code
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 
 class AppError(Exception):
@@ -66,8 +73,27 @@ class UpstreamTimeout(AppError):
     status_code, code = 504, "upstream_timeout"
 
 
+class ErrorBody(BaseModel):
+    """The JSON every refusal carries (documented in each service's OpenAPI)."""
+
+    error: str
+    detail: str
+
+
 def error_body(code: str, detail: str) -> dict[str, str]:
     return {"error": code, "detail": detail}
+
+
+#: Codes for the refusals Starlette and FastAPI raise themselves (unknown path, wrong method,
+#: unparseable body, body over the size limit), so they share the services' one shape.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "content_too_large",
+}
 
 
 async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -77,5 +103,39 @@ async def _handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if not is_body_allowed_for_status_code(exc.status_code):
+        return Response(status_code=exc.status_code, headers=headers)
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
+    )
+
+
+def _printable(value: Any) -> Any:
+    """`value` with lone surrogates (valid in a JSON string, not in UTF-8) spelled as escapes.
+
+    A request may carry "\\ud800"; echoing it back in the 422's `input` would make the UTF-8
+    encoding of the response fail, turning a client error into a 500.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(item) for item in value]
+    return value
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI's own shape (`HTTPValidationError` in the OpenAPI), made safe to encode.
+    return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(HTTPException, _handle_http_exception)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)

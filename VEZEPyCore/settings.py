@@ -48,6 +48,10 @@ class CoreSettings(BaseSettings):
     otel_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    #: Largest request body a route takes unless its router names a larger one (413 beyond).
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, validation_alias=AliasChoices("VEZE_MAX_BODY_BYTES")
+    )
     var_dir: Path = Field(Path("var"), validation_alias=AliasChoices("VEZE_VAR_DIR"))
     secrets_dir: Path | None = Field(None, validation_alias=AliasChoices("VEZE_SECRETS_DIR"))
     mail_domain: str = Field("vezeuniqverse.com", validation_alias=AliasChoices("VEZE_MAIL_DOMAIN"))

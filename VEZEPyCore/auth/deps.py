@@ -108,7 +108,18 @@ def scope_dependency(
         principal = await authenticate(request, get_verifier(request))
         return check_scopes(principal, required)
 
+    _AUTHENTICATING.add(dependency)
     return dependency
+
+
+#: Dependencies that refuse with 401/403; the OpenAPI documents those refusals on every route
+#: that uses one (`VEZEPyCore.web.openapi`).
+_AUTHENTICATING: set[Callable[..., object]] = set()
+
+
+def is_authenticating(call: object) -> bool:
+    # Identity, not hashing: a dependency may be an unhashable callable object.
+    return any(call is known for known in _AUTHENTICATING)
 
 
 def verifier_on_state(connection: HTTPConnection) -> TokenVerifier:

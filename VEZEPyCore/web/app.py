@@ -23,6 +23,7 @@ from VEZEPyCore.observability.tracing import instrument_app
 from VEZEPyCore.security.csrf import CsrfCookieMiddleware, csrf_cookie_name
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.web import health
+from VEZEPyCore.web.openapi import document_refusals
 from VEZEPyCore.web.runtime import service_runtime
 from VEZEPyCore.web.templates import CORE_STATIC, service_templates
 
@@ -55,7 +56,14 @@ def create_service_app(
         ):
             yield
 
-    app = FastAPI(title=title, version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        lifespan=lifespan,
+        # Counted as the body streams in, so an oversized one is refused with 413 before it
+        # is read whole; routers that take larger bodies name their own ceiling.
+        max_body_size=settings.max_body_bytes,
+    )
     app.state.service_name = name
     app.state.settings = settings
     app.state.ready_checks = {}
@@ -71,6 +79,7 @@ def create_service_app(
         app.mount("/static", StaticFiles(directory=static_dir), name="static")
     for router in routers:
         app.include_router(router)
+    document_refusals(app)
     app.state.tracer_provider = instrument_app(app, name, settings)
     app.state.csrf_cookie_name = csrf_cookie_name(name)
     app.add_middleware(CsrfCookieMiddleware, service=name, secure=settings.secure_cookies)

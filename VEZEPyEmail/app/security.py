@@ -6,7 +6,7 @@ for another mailbox of the local domain needs the `email.admin` service scope.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -14,6 +14,7 @@ from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import scope_dependency, verifier_on_state
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import BadRequest, Forbidden
+from VEZEPyCore.web.openapi import refusal
 
 ReadPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_READ))
@@ -25,6 +26,14 @@ SendPrincipal = Annotated[
 AdminPrincipal = Annotated[
     Principal, Depends(scope_dependency(verifier_on_state, scopes.EMAIL_ADMIN))
 ]
+
+
+#: What every route on a mailbox may answer besides its own outcome (documented per router).
+MAILBOX_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: refusal("`user` is not an address of the local domain"),
+    403: refusal("The token may not act for that mailbox"),
+    404: refusal("No such mailbox, or no such item in it"),
+}
 
 
 def normalise_local_address(user: str, domain: str) -> str:

@@ -33,7 +33,10 @@ from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.uploads.store import UploadStore
 from VEZEPyEmail.streaming.events import publish_mail_event
 
-router = APIRouter(tags=["compose"])
+#: Beyond the services' 1 MiB default: a message's text and HTML bodies may each hold
+#: `MAX_TEXT` characters; the message itself is then held to `max_message_bytes`.
+COMPOSE_BODY_CEILING = 64 * 1024 * 1024
+router = APIRouter(tags=["compose"], max_body_size=COMPOSE_BODY_CEILING)
 
 MessageId = Annotated[int, Path(ge=1, le=2**62)]
 ERRORS: dict[int | str, dict[str, Any]] = {

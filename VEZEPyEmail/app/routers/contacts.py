@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 
 from VEZEPyCore.errors import Forbidden
 from VEZEPyEmail.app.deps import ConnectionDep, SettingsDep
-from VEZEPyEmail.app.security import ReadPrincipal, normalise_local_address
+from VEZEPyEmail.app.security import MAILBOX_REFUSALS, ReadPrincipal, normalise_local_address
 from VEZEPyEmail.services.contacts import service
 from VEZEPyEmail.services.contacts.schemas import ContactList
 from VEZEPyEmail.services.messages.service import mailbox_id_for
 
-router = APIRouter(prefix="/api/contacts", tags=["contacts"])
+router = APIRouter(prefix="/api/contacts", tags=["contacts"], responses=MAILBOX_REFUSALS)
 
 
 @router.get("", response_model=ContactList, summary="Suggest addresses seen in the caller's mail")

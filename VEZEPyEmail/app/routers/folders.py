@@ -7,8 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from VEZEPyCore.auth.principal import Principal
+from VEZEPyCore.web.openapi import refusal
 from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
-from VEZEPyEmail.app.security import ReadPrincipal, authorize_mailbox, normalise_local_address
+from VEZEPyEmail.app.security import (
+    MAILBOX_REFUSALS,
+    ReadPrincipal,
+    authorize_mailbox,
+    normalise_local_address,
+)
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.folders import service
 from VEZEPyEmail.services.folders.schemas import (
@@ -21,7 +27,14 @@ from VEZEPyEmail.services.folders.schemas import (
 from VEZEPyEmail.services.messages.service import mailbox_id_for
 from VEZEPyEmail.streaming.events import publish_mail_event
 
-router = APIRouter(prefix="/api/folders", tags=["folders"])
+router = APIRouter(
+    prefix="/api/folders",
+    tags=["folders"],
+    responses={
+        **MAILBOX_REFUSALS,
+        409: refusal("A folder of that name already exists"),
+    },
+)
 
 UserQuery = Annotated[
     str | None,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.app.deps import BlobsDep, BusDep, ConnectionDep, SessionDep
-from VEZEPyEmail.app.security import ReadPrincipal
+from VEZEPyEmail.app.security import MAILBOX_REFUSALS, ReadPrincipal
 from VEZEPyEmail.services.messages import actions, detail, service
 from VEZEPyEmail.services.messages.schemas import (
     FlagsUpdate,
@@ -23,7 +23,7 @@ from VEZEPyEmail.services.messages.schemas import (
 )
 from VEZEPyEmail.streaming.events import publish_mail_event
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=MAILBOX_REFUSALS)
 
 MessageId = Path(ge=1, le=2**62)
 

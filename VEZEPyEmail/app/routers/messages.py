@@ -12,6 +12,7 @@ from VEZEPyCore.errors import NotFound
 from VEZEPyCore.web.templates import render
 from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
 from VEZEPyEmail.app.security import (
+    MAILBOX_REFUSALS,
     ReadPrincipal,
     authorize_mailbox,
     can_access,
@@ -28,7 +29,7 @@ from VEZEPyEmail.services.messages.schemas import (
 )
 from VEZEPyEmail.streaming.events import publish_mail_event
 
-router = APIRouter(prefix="/api/messages", tags=["messages"])
+router = APIRouter(prefix="/api/messages", tags=["messages"], responses=MAILBOX_REFUSALS)
 
 
 @router.get(

@@ -8,14 +8,19 @@ from fastapi import APIRouter, Query, status
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyEmail.app.deps import BlobsDep, ConnectionDep, SessionDep, SettingsDep
-from VEZEPyEmail.app.security import ReadPrincipal, authorize_mailbox, normalise_local_address
+from VEZEPyEmail.app.security import (
+    MAILBOX_REFUSALS,
+    ReadPrincipal,
+    authorize_mailbox,
+    normalise_local_address,
+)
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.messages import detail
 from VEZEPyEmail.services.messages.service import mailbox_id_for
 from VEZEPyEmail.services.sieve import service
 from VEZEPyEmail.services.sieve.schemas import RuleRead, RuleTest, RuleTestRead, RuleUpdate
 
-router = APIRouter(prefix="/api/rules", tags=["rules"])
+router = APIRouter(prefix="/api/rules", tags=["rules"], responses=MAILBOX_REFUSALS)
 
 UserQuery = Annotated[
     str | None,

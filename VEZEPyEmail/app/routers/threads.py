@@ -7,12 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from VEZEPyEmail.app.deps import ConnectionDep, SettingsDep
-from VEZEPyEmail.app.security import ReadPrincipal, authorize_mailbox, normalise_local_address
+from VEZEPyEmail.app.security import (
+    MAILBOX_REFUSALS,
+    ReadPrincipal,
+    authorize_mailbox,
+    normalise_local_address,
+)
 from VEZEPyEmail.services.messages.service import mailbox_id_for
 from VEZEPyEmail.services.threads import service
 from VEZEPyEmail.services.threads.schemas import ThreadRead
 
-router = APIRouter(prefix="/api/threads", tags=["threads"])
+router = APIRouter(prefix="/api/threads", tags=["threads"], responses=MAILBOX_REFUSALS)
 
 
 @router.get(

@@ -20,11 +20,12 @@ from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.uploads.schemas import UploadRead
 from VEZEPyEmail.services.uploads.store import UploadQuotaExceeded, UploadStore
 
-router = APIRouter(prefix="/api/uploads", tags=["uploads"])
-
 UploadId = Annotated[str, Path(min_length=20, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Room for the multipart framing around the file itself.
 MULTIPART_OVERHEAD = 16 * 1024
+#: The largest `upload_max_bytes` the settings allow; the configured one is enforced below.
+UPLOAD_BODY_CEILING = 200 * 1024 * 1024 + MULTIPART_OVERHEAD
+router = APIRouter(prefix="/api/uploads", tags=["uploads"], max_body_size=UPLOAD_BODY_CEILING)
 CHUNK = 1024 * 1024
 MULTIPART_BODY = {
     "requestBody": {
@@ -87,7 +88,10 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
     status_code=status.HTTP_201_CREATED,
     summary="Upload an attachment (multipart field `file`)",
     openapi_extra=MULTIPART_BODY,
-    responses={413: {"description": "Larger than the per-file limit"}},
+    responses={
+        400: {"description": "Not multipart/form-data with one file in the field `file`"},
+        413: {"description": "Larger than the per-file limit"},
+    },
 )
 async def create_upload(
     request: Request,

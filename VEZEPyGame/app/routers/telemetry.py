@@ -24,7 +24,9 @@ from VEZEPyGame.services.telemetry.rules import Thresholds
 from VEZEPyGame.services.telemetry.schemas import TelemetryAccepted, TelemetryBatch
 from VEZEPyGame.services.telemetry.startup import TelemetryLimiterDep, TelemetryMetricsDep
 
-router = APIRouter(prefix="/telemetry", tags=["telemetry"])
+#: The largest `telemetry_max_bytes` the settings allow; the configured one is enforced below.
+TELEMETRY_BODY_CEILING = 4_194_304
+router = APIRouter(prefix="/telemetry", tags=["telemetry"], max_body_size=TELEMETRY_BODY_CEILING)
 RATE_WINDOW_SECONDS = 60
 
 
