@@ -23,7 +23,7 @@ SMTP_PORT_VARIABLES = ("EMAIL_SMTP_PORT", "EMAIL_SUBMISSION_PORT", "EMAIL_SMTPS_
 
 
 def wait_until_ready(
-    url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
+    url: str, process: subprocess.Popen[bytes], timeout: float = 120.0
 ) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last_error = "no answer"

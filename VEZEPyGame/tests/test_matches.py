@@ -388,7 +388,8 @@ async def test_matches_use_the_configured_time_control(
         ).json()
     assert state["clock"]["initial_ms"] == 300_000
     assert state["clock"]["increment_ms"] == 5_000
-    assert 299_000 < state["clock"]["first_ms"] <= 300_000
+    # Running down from five minutes (the test box may be slow: allow it seconds, not minutes).
+    assert 290_000 < state["clock"]["first_ms"] <= 300_000
 
 
 async def test_the_sweeper_makes_a_bot_reply_that_was_lost(

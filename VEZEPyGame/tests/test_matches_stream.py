@@ -84,7 +84,8 @@ async def test_the_stream_ends_a_match_on_time_with_nobody_moving(
             app,
             first=ids["alice"],
             second=ids["bob"],
-            time_control=TimeControl(initial_ms=400, increment_ms=0),
+            # Long enough that a busy machine opens the stream before the flag falls.
+            time_control=TimeControl(initial_ms=1500, increment_ms=0),
         )
         async with client.stream(
             "GET", f"/api/matches/{match_id}/events", headers=player_headers(mint, "bob")

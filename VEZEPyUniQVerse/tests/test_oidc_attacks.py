@@ -314,7 +314,7 @@ async def test_an_untrusted_redirect_uri_gets_a_page_never_a_redirect(
     user = await create_user(portal, "victim")
     cookie, _ = await log_in(portal, user)
     url = authorize_url(portal, client_id=client_id, redirect_uri=redirect_uri)
-    async with httpx.AsyncClient(cookies={"veze_portal_session": cookie}) as browser:
+    async with httpx.AsyncClient(cookies={"veze_portal_session": cookie}, timeout=30) as browser:
         response = await browser.get(url, follow_redirects=False)
     assert response.status_code == 400
     assert "location" not in response.headers

@@ -312,7 +312,8 @@ async def test_client_credentials_for_a_service(portal: ServedPortal) -> None:
     assert claims["scope"] == "email.send"
     assert "email" not in claims
     full = await service.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
-    assert set(full["scope"].split()) == {"email.send", "email.admin"}
+    # email.system_mail: Game's match-summary mail (POST /internal/mail/deliver on Email).
+    assert set(full["scope"].split()) == {"email.send", "email.admin", "email.system_mail"}
     with pytest.raises(OAuthError) as beyond:
         await service.fetch_token(
             metadata["token_endpoint"], grant_type="client_credentials", scope="game.admin"
