@@ -1,4 +1,5 @@
-"""The home page: the way in for visitors and players (play buttons, ratings, matches)."""
+"""The home page: the way in for visitors and players (play buttons, ratings, matches), and
+the queue page handing a found match straight to the board."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from VEZEPyGame.tests.competition_fixtures import (
     session_cookie,
 )
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
+from VEZEPyUniQVerse.tests.provisioning_helpers import wait_for
 
 QUIET = {"matchmaker_enabled": False}  # the queue stays as the test leaves it
 
@@ -110,3 +112,36 @@ async def test_after_a_ranked_match_the_home_page_shows_the_new_rating_and_the_r
     assert f'/ui/matches/{match.id}/replay"' in page
     assert "outcome-win" in page
     assert "bob&lt;b&gt;" in page and "bob<b>" not in page  # names are escaped
+
+
+async def test_the_queue_page_opens_a_match_found_before_it_loaded(
+    make_game_app: GameAppFactory, running: Running, mint: Minter
+) -> None:
+    app = make_game_app(matchmaker_bot_after_seconds=600)
+    async with running(app) as client:
+        await add_players(app, "alice", "bob")
+        for handle in ("alice", "bob"):
+            joined = await client.post(
+                "/api/queue", json={"mode": "ranked"}, headers=player_headers(mint, handle)
+            )
+            assert joined.status_code == 201, joined.text
+
+        async def matched() -> str | None:
+            status = await client.get("/api/queue", headers=player_headers(mint, "alice"))
+            ticket = status.json()["ticket"]
+            return str(ticket["match_id"]) if ticket and ticket["match_id"] else None
+
+        match_id = await wait_for(matched, what="the matchmaker pairing alice and bob")
+        sign_in(client, app, "alice", mint)
+        while_running = await client.get("/ui/queue")
+        resigned = await client.post(
+            f"/api/matches/{match_id}/resign", headers=player_headers(mint, "alice")
+        )
+        after = await client.get("/ui/queue")
+
+    # The board opens at once instead of a notice to click through...
+    assert while_running.status_code == 303
+    assert while_running.headers["location"].endswith(f"/ui/matches/{match_id}")
+    # ...but a finished match is not reopened: the page says what happened.
+    assert resigned.status_code == 200, resigned.text
+    assert after.status_code == 200 and "Match found" in after.text

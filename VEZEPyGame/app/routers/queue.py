@@ -23,6 +23,7 @@ from VEZEPyGame.app.deps import RegistryDep, SessionDep, SettingsDep
 from VEZEPyGame.app.security import PlayPrincipal
 from VEZEPyGame.db.competition import TICKET_WAITING, QueueTicket
 from VEZEPyGame.db.models import Player
+from VEZEPyGame.services.matches.service import get_match
 from VEZEPyGame.services.matchmaking import tickets
 from VEZEPyGame.services.matchmaking.config import CompetitionSettings
 from VEZEPyGame.services.matchmaking.runtime import competition_settings
@@ -223,10 +224,19 @@ async def queue_page(
     registry: RegistryDep,
     config: CompetitionDep,
     error: str | None = None,
-) -> HTMLResponse:
+) -> Response:
     """Join or leave the queue; the status updates live and the match opens when found."""
     player = await find_caller(session, principal, mail_domain=settings.mail_domain)
     current = await status_of(session, player, config) if player else None
+    ticket = current.ticket if current else None
+    if error is None and ticket is not None and ticket.match_id:
+        # Matched before this page (and its live stream) loaded, as the second of two players
+        # usually is: open the board rather than a "match found" notice to click through.
+        found = await get_match(session, ticket.match_id)
+        if found is not None and found.status == "active":
+            return RedirectResponse(
+                request.url_for("match_page", match_id=found.id), status_code=303
+            )
     return render(
         request,
         "queue.html",
