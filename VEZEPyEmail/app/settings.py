@@ -40,6 +40,13 @@ class EmailSettings(CoreSettings):
         300, gt=0, le=3600, validation_alias=_env("EMAIL_SMTP_SESSION_TIMEOUT")
     )
     smtp_max_errors: int = Field(10, ge=1, le=100, validation_alias=_env("EMAIL_SMTP_MAX_ERRORS"))
+    #: The listeners run in their own process (`python -m VEZEPyEmail.smtp_main`); the web
+    #: process then starts none, so the ports are never bound twice.
+    smtp_separate_process: bool = Field(False, validation_alias=_env("EMAIL_SMTP_SEPARATE"))
+    #: Listener processes `smtp_main` runs on the same ports (SO_REUSEPORT when above 1).
+    smtp_processes: int = Field(1, ge=1, le=64, validation_alias=_env("EMAIL_SMTP_PROCESSES"))
+    #: MX deliveries arriving together share one database transaction (group commit).
+    smtp_group_commit: bool = Field(True, validation_alias=_env("EMAIL_SMTP_GROUP_COMMIT"))
 
     # -- outbound delivery (services/outbound, services/dkim) --------------------------------
     #: Static routes checked before DNS: "example.com=127.0.0.1:2526,*=relay:25" (tests, dev).

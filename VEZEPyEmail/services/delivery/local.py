@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.db.models import Folder, Mailbox, Message
-from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, clean_text, summarise
+from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, Summary, clean_text, summarise
 from VEZEPyEmail.services.sieve import delivery as sieve
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.threads.service import join_thread
@@ -140,6 +140,55 @@ async def deliver_local(
     layer refuses them at RCPT time). Raises DeliveryRefused for input that must
     not be stored; anything else about the message (bad MIME, NUL bytes, ...) is accepted.
     """
+    prepared = await prepare_delivery(
+        state,
+        raw=raw,
+        envelope_from=envelope_from,
+        recipients=recipients,
+        folder=folder,
+        seen=seen,
+        prepend_headers=prepend_headers,
+        spam_score=spam_score,
+    )
+    if prepared is None:
+        return []  # nobody here to deliver to: store nothing
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session:
+        await begin_as_writer(session)
+        delivered, plans = await file_delivery(session, state, prepared)
+        await session.commit()
+    await finish_delivery(state, prepared, delivered, plans)
+    return delivered
+
+
+@dataclass(frozen=True)
+class PreparedDelivery:
+    """A message whose blob is durable, ready to be filed (services/delivery/group_commit)."""
+
+    stored: bytes
+    key: str
+    summary: Summary
+    addresses: list[str]
+    envelope_from: str
+    folder: str
+    seen: bool
+    prepend_headers: Sequence[tuple[str, str]]
+    spam_score: float
+    now: datetime
+
+
+async def prepare_delivery(
+    state: DeliveryState | Any,
+    *,
+    raw: bytes,
+    envelope_from: str,
+    recipients: list[str],
+    folder: str = "INBOX",
+    seen: bool = False,
+    prepend_headers: Sequence[tuple[str, str]] = (),
+    spam_score: float = 0.0,
+) -> PreparedDelivery | None:
+    """Validate, and fsync the blob; None when no recipient has a mailbox here."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise DeliveryRefused("the message must be bytes")
     if not folder or len(folder) > 128:
@@ -152,106 +201,133 @@ async def deliver_local(
     addresses = list(dict.fromkeys(_normalise(r) for r in recipients if r.strip()))
     blobs: BlobStore = state.blobs
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    bus: EventBus = state.bus
 
     async with sessionmaker() as session:
         known = await session.scalar(
             select(func.count()).select_from(Mailbox).where(Mailbox.address.in_(addresses))
         )
     if not known:
-        return []  # nobody here to deliver to: store nothing
+        return None
     key = await blobs.put(stored)  # durable before any row points at it
-    summary = summarise(stored)
-    now = _now()
+    return PreparedDelivery(
+        stored=stored,
+        key=key,
+        summary=summarise(stored),
+        addresses=addresses,
+        envelope_from=envelope_from,
+        folder=folder,
+        seen=seen,
+        prepend_headers=prepend_headers,
+        spam_score=spam_score,
+        now=_now(),
+    )
+
+
+async def file_delivery(
+    session: AsyncSession, state: DeliveryState | Any, prepared: PreparedDelivery
+) -> tuple[list[DeliveredMessage], list[sieve.Plan]]:
+    """Add the rows of `prepared` in the caller's writer transaction; the caller commits."""
+    stored, key, summary, now = prepared.stored, prepared.key, prepared.summary, prepared.now
+    addresses, envelope_from = prepared.addresses, prepared.envelope_from
+    folder, seen, spam_score = prepared.folder, prepared.seen, prepared.spam_score
+    prepend_headers = prepared.prepend_headers
+    settings = state.settings
     delivered: list[DeliveredMessage] = []
     plans: list[sieve.Plan] = []
-    async with sessionmaker() as session:
-        await begin_as_writer(session)
-        mailboxes = (
-            await session.execute(
-                select(Mailbox.id, Mailbox.address).where(Mailbox.address.in_(addresses))
-            )
-        ).all()
-        for mailbox_id, address in sorted(mailboxes, key=lambda row: addresses.index(row[1])):
-            if summary.message_id_header is not None:
-                existing = await session.scalar(
-                    select(Message.id).where(
-                        Message.mailbox_id == mailbox_id,
-                        Message.message_id_header == summary.message_id_header,
-                    )
+    mailboxes = (
+        await session.execute(
+            select(Mailbox.id, Mailbox.address).where(Mailbox.address.in_(addresses))
+        )
+    ).all()
+    for mailbox_id, address in sorted(mailboxes, key=lambda row: addresses.index(row[1])):
+        if summary.message_id_header is not None:
+            existing = await session.scalar(
+                select(Message.id).where(
+                    Message.mailbox_id == mailbox_id,
+                    Message.message_id_header == summary.message_id_header,
                 )
-                if existing is not None:
-                    delivered.append(
-                        DeliveredMessage(existing, address, folder, key, duplicate=True)
-                    )
-                    continue
-            # The user's Sieve rules decide the copies (none when discarded or redirected).
-            plan = await sieve.plan_delivery(
-                session,
+            )
+            if existing is not None:
+                delivered.append(DeliveredMessage(existing, address, folder, key, duplicate=True))
+                continue
+        # The user's Sieve rules decide the copies (none when discarded or redirected).
+        plan = await sieve.plan_delivery(
+            session,
+            mailbox_id=mailbox_id,
+            address=address,
+            stored=stored,
+            envelope_from=envelope_from,
+            folder=folder,
+            seen=seen,
+            settings=settings,
+            programs=sieve.cache_on(state),
+        )
+        plans.append(plan)
+        thread_id = await join_thread(session, mailbox_id=mailbox_id, summary=summary)
+        for index, copy in enumerate(plan.copies):
+            message_id_header = summary.message_id_header if index == 0 else None
+            await _ensure_folder(session, mailbox_id, copy.folder)
+            row = Message(
                 mailbox_id=mailbox_id,
-                address=address,
-                stored=stored,
-                envelope_from=envelope_from,
-                folder=folder,
-                seen=seen,
-                settings=settings,
-                programs=sieve.cache_on(state),
+                folder=copy.folder,
+                # Only the first copy carries the Message-ID (the duplicate guard), as an
+                # API copy does.
+                message_id_header=message_id_header,
+                subject=summary.subject,
+                from_addr=summary.from_addr,
+                to_addrs=summary.to_addrs,
+                cc_addrs=summary.cc_addrs,
+                date=summary.date or now,
+                received_at=now,
+                snippet=summary.snippet,
+                body_text=summary.body_text,
+                size=len(stored),
+                seen=copy.seen,
+                flagged=copy.flagged,
+                answered=copy.answered,
+                draft=copy.draft,
+                spam_score=spam_score,
+                labels=list(copy.labels),
+                blob_key=key,
+                in_reply_to=summary.in_reply_to,
+                references_header=summary.references_header,
+                thread_id=thread_id,
+                has_attachments=summary.has_attachments,
+                envelope_from=clean_text(_normalise(envelope_from), 320),
+                auth_results=_auth_results(prepend_headers),
             )
-            plans.append(plan)
-            thread_id = await join_thread(session, mailbox_id=mailbox_id, summary=summary)
-            for index, copy in enumerate(plan.copies):
-                message_id_header = summary.message_id_header if index == 0 else None
-                await _ensure_folder(session, mailbox_id, copy.folder)
-                row = Message(
-                    mailbox_id=mailbox_id,
-                    folder=copy.folder,
-                    # Only the first copy carries the Message-ID (the duplicate guard), as an
-                    # API copy does.
-                    message_id_header=message_id_header,
-                    subject=summary.subject,
-                    from_addr=summary.from_addr,
-                    to_addrs=summary.to_addrs,
-                    cc_addrs=summary.cc_addrs,
-                    date=summary.date or now,
-                    received_at=now,
-                    snippet=summary.snippet,
-                    body_text=summary.body_text,
-                    size=len(stored),
-                    seen=copy.seen,
-                    flagged=copy.flagged,
-                    answered=copy.answered,
-                    draft=copy.draft,
-                    spam_score=spam_score,
-                    labels=list(copy.labels),
-                    blob_key=key,
-                    in_reply_to=summary.in_reply_to,
-                    references_header=summary.references_header,
-                    thread_id=thread_id,
-                    has_attachments=summary.has_attachments,
-                    envelope_from=clean_text(_normalise(envelope_from), 320),
-                    auth_results=_auth_results(prepend_headers),
+            try:
+                async with session.begin_nested():
+                    session.add(row)
+                    await session.flush()
+            except IntegrityError:
+                # A concurrent delivery of the same Message-ID won the race.
+                existing = await session.scalar(
+                    select(func.min(Message.id)).where(
+                        Message.mailbox_id == mailbox_id,
+                        Message.message_id_header == message_id_header,
+                    )
                 )
-                try:
-                    async with session.begin_nested():
-                        session.add(row)
-                        await session.flush()
-                except IntegrityError:
-                    # A concurrent delivery of the same Message-ID won the race.
-                    existing = await session.scalar(
-                        select(func.min(Message.id)).where(
-                            Message.mailbox_id == mailbox_id,
-                            Message.message_id_header == message_id_header,
-                        )
-                    )
-                    if existing is None:
-                        raise
-                    delivered.append(
-                        DeliveredMessage(existing, address, copy.folder, key, duplicate=True)
-                    )
-                    continue
-                delivered.append(DeliveredMessage(row.id, address, copy.folder, key))
-        await session.commit()
+                if existing is None:
+                    raise
+                delivered.append(
+                    DeliveredMessage(existing, address, copy.folder, key, duplicate=True)
+                )
+                continue
+            delivered.append(DeliveredMessage(row.id, address, copy.folder, key))
+    return delivered, plans
 
+
+async def finish_delivery(
+    state: DeliveryState | Any,
+    prepared: PreparedDelivery,
+    delivered: list[DeliveredMessage],
+    plans: list[sieve.Plan],
+) -> None:
+    """After the commit: events, then Sieve's redirects and vacation replies."""
+    bus: EventBus = state.bus
+    summary, stored = prepared.summary, prepared.stored
+    envelope_from = prepared.envelope_from
     for item in delivered:
         if item.duplicate:
             continue
@@ -271,7 +347,6 @@ async def deliver_local(
     await sieve.after_commit(
         state, plans, stored=stored, envelope_from=envelope_from, deliver=deliver_local
     )
-    return delivered
 
 
 def _auth_results(headers: Sequence[tuple[str, str]]) -> str:

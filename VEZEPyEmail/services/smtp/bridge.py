@@ -11,6 +11,7 @@ from typing import Any
 
 from VEZEPyEmail.services.checks.service import InboundAnalysis, analyze_inbound
 from VEZEPyEmail.services.delivery import local
+from VEZEPyEmail.services.delivery.group_commit import committer_of
 from VEZEPyEmail.services.outbound import queue
 
 
@@ -30,6 +31,19 @@ async def deliver_local(
     spam_score: float = 0.0,
 ) -> list[Any]:
     """Store `raw` for each recipient durably (fsync + commit) before returning."""
+    committer = committer_of(state)
+    if committer is not None:  # the listeners' deliveries share commits (group_commit.py)
+        return list(
+            await committer.deliver(
+                raw=raw,
+                envelope_from=envelope_from,
+                recipients=recipients,
+                folder=folder,
+                seen=seen,
+                prepend_headers=prepend_headers,
+                spam_score=spam_score,
+            )
+        )
     delivered = await local.deliver_local(
         state,
         raw=raw,

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
 from VEZEPyEmail.services.metrics import email_metrics
 from VEZEPyEmail.services.smtp.auth import SmtpAuthenticator
 from VEZEPyEmail.services.smtp.handlers import MxHandler, SubmissionHandler
@@ -35,9 +36,15 @@ class SmtpListeners:
     """The MX, submission and SMTPS servers; `start()` binds them, `stop()` closes them."""
 
     def __init__(
-        self, *, state: Any, settings: EmailSettings, authenticator: SmtpAuthenticator
+        self,
+        *,
+        state: Any,
+        settings: EmailSettings,
+        authenticator: SmtpAuthenticator,
+        reuse_port: bool = False,
     ) -> None:
         self.settings = settings
+        self.reuse_port = reuse_port
         self.metrics = email_metrics(state)
         self.mx_handler = MxHandler(state=state, settings=settings)
         self.submission_handler = SubmissionHandler(
@@ -108,7 +115,13 @@ class SmtpListeners:
         try:
             for name, port, factory, context in plans:
                 self.servers[name] = await loop.create_server(
-                    factory, host=settings.smtp_host, port=port, ssl=context
+                    factory,
+                    host=settings.smtp_host,
+                    port=port,
+                    ssl=context,
+                    # Several listener processes share each port (smtp_main); off otherwise,
+                    # so a second server on the same port fails instead of splitting traffic.
+                    reuse_port=self.reuse_port or None,
                 )
                 log.info("SMTP %s listening on %s:%s", name, settings.smtp_host, self.port(name))
         except BaseException:
@@ -140,15 +153,31 @@ class SmtpListeners:
 async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
     """Start-up hook: run the listeners when `smtp_enabled`, stop them on shutdown."""
     settings: EmailSettings = app.state.settings
-    if not settings.smtp_enabled:
+    # With smtp_separate_process the listeners belong to smtp_main, which marks its own app.
+    in_smtp_main = bool(getattr(app.state, "smtp_main", False))
+    if not settings.smtp_enabled or (settings.smtp_separate_process and not in_smtp_main):
         yield
         return
     portal = PortalPasswordClient(settings=settings, clients=app.state.clients)
     authenticator = SmtpAuthenticator(
         settings=settings, verifier=app.state.verifier, passwords=portal
     )
-    listeners = SmtpListeners(state=app.state, settings=settings, authenticator=authenticator)
-    await listeners.start()
+    listeners = SmtpListeners(
+        state=app.state,
+        settings=settings,
+        authenticator=authenticator,
+        reuse_port=in_smtp_main and settings.smtp_processes > 1,
+    )
+    committer = GroupCommitter(app.state) if settings.smtp_group_commit else None
+    if committer is not None:
+        committer.start()
+        app.state.group_commit = committer
+    try:
+        await listeners.start()
+    except BaseException:
+        if committer is not None:
+            await committer.stop()
+        raise
     app.state.smtp = listeners
     app.state.ready_checks["smtp"] = listeners.check
     try:
@@ -156,4 +185,7 @@ async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.ready_checks.pop("smtp", None)
         await listeners.stop()
+        if committer is not None:
+            app.state.group_commit = None
+            await committer.stop()
         await authenticator.close()

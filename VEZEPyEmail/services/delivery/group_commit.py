@@ -1,0 +1,156 @@
+"""Group commit: local deliveries that arrive together share one database transaction.
+
+Each caller validates its message and fsyncs its blob itself (concurrently, as before); the
+rows of every delivery waiting at that moment are then filed by one writer in one
+transaction, each inside its own savepoint, and committed once. A caller returns only after
+the commit that holds its rows, so the SMTP 250 still follows a durable store
+(RFC 5321 section 6.1). A delivery that fails while being filed is rolled back to its
+savepoint and fails alone; a failed commit fails every delivery of its batch (the SMTP layer
+answers those with a 4xx, never a 250).
+
+On SQLite this also ends the write-lock contention between concurrent deliveries of one
+process: there is one writer per process instead of one per SMTP session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyEmail.services.delivery import local
+from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
+from VEZEPyEmail.services.sieve import delivery as sieve
+
+log = logging.getLogger(__name__)
+
+#: Deliveries filed in one transaction at most (bounds how long the write lock is held).
+MAX_BATCH = 64
+
+_Filed = tuple[list[DeliveredMessage], list[sieve.Plan]]
+
+
+@dataclass
+class _Waiting:
+    prepared: PreparedDelivery
+    done: asyncio.Future[_Filed] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitter:
+    """`deliver` has deliver_local's contract; one task files and commits the batches."""
+
+    def __init__(self, state: Any, *, max_batch: int = MAX_BATCH) -> None:
+        self.state = state
+        self.max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Batches committed and deliveries in them (for the tests and the bench).
+        self.batches = 0
+        self.filed = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="delivery-group-commit")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for waiting in self._waiting:  # never left hanging: they get a 4xx
+            if not waiting.done.done():
+                waiting.done.set_exception(RuntimeError("delivery stopped"))
+        self._waiting.clear()
+
+    async def deliver(
+        self,
+        *,
+        raw: bytes,
+        envelope_from: str,
+        recipients: Sequence[str],
+        folder: str = "INBOX",
+        seen: bool = False,
+        prepend_headers: Sequence[tuple[str, str]] = (),
+        spam_score: float = 0.0,
+    ) -> list[DeliveredMessage]:
+        if self._task is None:
+            raise RuntimeError("the group committer is not running")
+        prepared = await local.prepare_delivery(
+            self.state,
+            raw=raw,
+            envelope_from=envelope_from,
+            recipients=list(recipients),
+            folder=folder,
+            seen=seen,
+            prepend_headers=tuple(prepend_headers),
+            spam_score=spam_score,
+        )
+        if prepared is None:
+            return []
+        waiting = _Waiting(prepared)
+        self._waiting.append(waiting)
+        self._wake.set()
+        delivered, plans = await waiting.done  # set only after the batch's commit
+        await local.finish_delivery(self.state, prepared, delivered, plans)
+        return delivered
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
+        filed: list[tuple[_Waiting, _Filed]] = []
+        try:
+            async with sessionmaker() as session:
+                await begin_as_writer(session)
+                for waiting in batch:
+                    try:
+                        async with session.begin_nested():
+                            result = await local.file_delivery(
+                                session, self.state, waiting.prepared
+                            )
+                    except Exception as exc:
+                        # This delivery alone is rolled back (its savepoint) and refused.
+                        log.warning("filing a delivery failed; the others go on", exc_info=True)
+                        if not waiting.done.done():
+                            waiting.done.set_exception(exc)
+                        continue
+                    filed.append((waiting, result))
+                await session.commit()
+        except Exception as exc:
+            log.exception("group commit of %d deliveries failed", len(filed))
+            for waiting in batch:
+                if not waiting.done.done():
+                    waiting.done.set_exception(exc)
+            return
+        except BaseException as exc:  # cancelled mid-batch: nothing of it was committed
+            for waiting in batch:
+                if not waiting.done.done():
+                    waiting.done.set_exception(RuntimeError("delivery stopped"))
+            raise exc
+        self.batches += 1
+        self.filed += len(filed)
+        for waiting, result in filed:
+            if not waiting.done.done():  # its session may have gone (the rows stay stored)
+                waiting.done.set_result(result)
+
+
+def committer_of(state: Any) -> GroupCommitter | None:
+    committer = getattr(state, "group_commit", None)
+    return committer if isinstance(committer, GroupCommitter) else None
