@@ -85,17 +85,16 @@ async def wait_until(probe: Any, what: str) -> None:
             await asyncio.sleep(0.02)
 
 
-async def queue_ranked(plat: Platform, person: Person) -> None:
+async def game_call(plat: Platform, person: Person, path: str, body: Any) -> None:
+    """POST to Game as `person`, with a token the portal mints for them."""
     state = plat.portal_app.state
     async with state.sessionmaker() as db:
         user = await db.scalar(select(User).where(User.handle == person.handle))
     assert user is not None
     token = await user_token(state, user=user, audience="veze-game", scopes=["game.play"])
     async with httpx.AsyncClient(base_url=plat.game) as game:
-        response = await game.post(
-            "/api/queue", json={"mode": "ranked"}, headers={"Authorization": f"Bearer {token}"}
-        )
-    assert response.status_code == 201, response.text
+        response = await game.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code in (200, 201), response.text
 
 
 async def test_mail_and_match_reach_every_tab_through_one_upstream_per_person(
@@ -119,10 +118,14 @@ async def test_mail_and_match_reach_every_tab_through_one_upstream_per_person(
         in_first = await first.next("notification", kind="mail.new")
         in_second = await second.next("notification", kind="mail.new")
 
-        await queue_ranked(plat, ann)
-        await queue_ranked(plat, ben)
+        await game_call(plat, ann, "/api/queue", {"mode": "ranked"})
+        await game_call(plat, ben, "/api/queue", {"mode": "ranked"})
         found_by_ann = await first.next("notification", kind="match.found")
         found_by_ben = await bens.next("notification", kind="match.found")
+        match_id = found_by_ann["link"].rsplit("/", 1)[-1]
+        await game_call(plat, ann, f"/api/matches/{match_id}/resign", None)
+        ann_result = await first.next("notification", kind="match.result")
+        ben_result = await bens.next("notification", kind="match.result")
         ben_saw_mail = any(
             name == "notification" and data["kind"] == "mail.new" for name, data in bens.seen
         )
@@ -135,6 +138,9 @@ async def test_mail_and_match_reach_every_tab_through_one_upstream_per_person(
     assert found_by_ann["title"] == found_by_ben["title"] == "Match found"
     assert found_by_ann["link"] == found_by_ben["link"]
     assert found_by_ann["link"].startswith(f"{plat.game}/ui/matches/")
+    assert ann_result["text"] == f"You lost against {ben.handle}."
+    assert ben_result["text"] == f"You won against {ann.handle}."
+    assert ann_result["link"] == ben_result["link"] == found_by_ann["link"]
 
 
 async def test_upstreams_stop_with_the_last_tab_and_are_bounded(
