@@ -51,7 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     server = redis_server()
     url = server.__enter__()
-    config.add_cleanup(lambda: server.__exit__(None, None, None))
+
+    def stop_server() -> None:
+        server.__exit__(None, None, None)
+
+    config.add_cleanup(stop_server)
     os.environ["REDIS_URL"] = url
     os.environ.pop("VEZE_REDIS_URL", None)
 
@@ -129,6 +133,15 @@ async def _drop_database(configured: str, name: str) -> None:
             await asyncio.sleep(0.5)
         finally:
             await connection.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright (VEZEPyCore.testing_browser), closed after the test."""
+    from VEZEPyCore.testing_browser import chromium
+
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

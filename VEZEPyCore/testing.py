@@ -6,6 +6,7 @@ Shipped in the package (like `starlette.testclient`) so every service's tests sh
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -94,3 +97,24 @@ def wait_for_port(
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+SseEvent = tuple[str, dict[str, Any]]
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SseEvent]:
+    """The `event:`/`data:` blocks of a streaming Server-Sent Events response, JSON-decoded."""
+    event, data = "message", ""
+    async for line in response.aiter_lines():
+        if line.startswith("event:"):
+            event = line.partition(":")[2].strip()
+        elif line.startswith("data:"):
+            data += line.partition(":")[2].strip()
+        elif line == "" and data:
+            yield event, json.loads(data)
+            event, data = "message", ""
+
+
+async def next_event(events: AsyncIterator[SseEvent], seconds: float = 10) -> SseEvent:
+    """The next event, or TimeoutError: a test waits on the event, never on a fixed sleep."""
+    return await asyncio.wait_for(anext(events), seconds)

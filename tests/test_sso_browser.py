@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from VEZEPyCore.testing import free_port, serve_app
 from VEZEPyEmail.app.main import create_app as create_email_app
@@ -32,13 +31,6 @@ from VEZEPyGame.app.settings import GameSettings
 from VEZEPyUniQVerse.app.main import create_app as create_portal_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "amber-falcon-meadow-58"
 WELCOME_SUBJECT = "Welcome to VEZE UniQVerse"
 #: Bounds for conditions the test waits for (provisioning runs from a queue).
@@ -73,21 +65,6 @@ async def services(
         for name, app in apps.items():
             await stack.enter_async_context(serve_app(app, port=ports[name]))
         yield Services(**urls)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

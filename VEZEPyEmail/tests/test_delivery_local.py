@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from VEZEPyCore.testing import next_event, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Folder, Mailbox, Message
@@ -25,7 +26,6 @@ from VEZEPyEmail.services.delivery.local import (
 )
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.tests.conftest import provision
-from VEZEPyEmail.tests.test_events_sse import next_event, sse_events
 
 ALICE = "alice@vezeuniqverse.com"
 BOB = "bob@vezeuniqverse.com"

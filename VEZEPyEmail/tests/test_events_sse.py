@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
 from VEZEPyCore.events import RedisBus
-from VEZEPyCore.testing import serve_app
+from VEZEPyCore.testing import next_event, serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 
 ALICE = "alice@vezeuniqverse.com"
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Parse `event:`/`data:` blocks from a streaming SSE response."""
-    event, data = "message", ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            data += line.partition(":")[2].strip()
-        elif line == "" and data:
-            yield event, json.loads(data)
-            event, data = "message", ""
-
-
-async def next_event(
-    events: AsyncIterator[tuple[str, dict[str, Any]]],
-) -> tuple[str, dict[str, Any]]:
-    return await asyncio.wait_for(anext(events), 10)
 
 
 async def test_api_change_reaches_an_sse_client_via_in_process_bus(

@@ -16,12 +16,11 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import select
 
-from VEZEPyCore.testing import serve_app
+from VEZEPyCore.testing import serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundTask
 from VEZEPyEmail.tests.smtp_support import smtp_settings
-from VEZEPyEmail.tests.test_events_sse import sse_events
 
 DOMAIN = "vezeuniqverse.com"
 ALICE = f"alice@{DOMAIN}"

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import secrets
-import shutil
 import smtplib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -28,7 +27,6 @@ from playwright.async_api import (
     Page,
     Request,
     Route,
-    async_playwright,
     expect,
 )
 from sqlalchemy import update
@@ -43,13 +41,6 @@ from VEZEPyEmail.services.webmail import listing
 from VEZEPyUniQVerse.app.main import create_app as create_portal_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "amber-falcon-meadow-58"
 DOMAIN = "vezeuniqverse.com"
 STEP_MS = 10_000
@@ -113,21 +104,6 @@ async def world(
         await stack.enter_async_context(serve_app(portal, port=ports["portal"]))
         await stack.enter_async_context(serve_app(email, port=ports["email"]))
         yield World(urls["portal"], urls["email"], email.state.smtp.port("mx"), email)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

@@ -19,13 +19,12 @@ from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.services.webmail import listing
 from VEZEPyEmail.tests.test_webmail_browser import (  # the browser and the running services
     World,
-    browser,
     provision,
     signed_in,
     world,
 )
 
-__all__ = ["browser", "world"]  # fixtures, imported for pytest to find
+__all__ = ["world"]  # a fixture, imported for pytest to find
 
 MESSAGES = 100_000
 UNREAD_EVERY = 4  # every fourth message unread: 25,000

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 
 from VEZEPyGame.db.matches import Match
@@ -79,22 +76,3 @@ async def load_match(app: FastAPI, match_id: str) -> Match:
         match: Match | None = await session.get(Match, match_id)
     assert match is not None
     return match
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """`event:`/`data:` blocks of a streaming SSE response, parsed."""
-    event, data = "message", ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            data += line.partition(":")[2].strip()
-        elif line == "" and data:
-            yield event, json.loads(data)
-            event, data = "message", ""
-
-
-async def next_event(
-    events: AsyncIterator[tuple[str, dict[str, Any]]], timeout: float = 10
-) -> tuple[str, dict[str, Any]]:
-    return await asyncio.wait_for(anext(events), timeout)

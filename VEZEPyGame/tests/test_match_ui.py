@@ -11,12 +11,11 @@ Screenshots go to `VEZE_SCREENSHOT_DIR` when it is set, else to the test's tempo
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from VEZEPyCore.testing import serve_app
 from VEZEPyCore.web.sso import SsoSession, session_cookie_name
@@ -24,13 +23,6 @@ from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.tests.conftest import GameAppFactory
 from VEZEPyGame.tests.match_support import FAST_MATCHES, Minter, make_players
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STEP_TIMEOUT_MS = 15_000
 #: The board offers a column, or the match is over.
 READY_OR_OVER = """() => {
@@ -72,17 +64,15 @@ def session_cookie(settings: GameSettings, app_state: object, mint: Minter) -> s
 
 
 async def test_a_player_beats_or_loses_to_the_bot_in_the_browser(
-    make_game_app: GameAppFactory, game_settings: GameSettings, mint: Minter, screenshot_dir: Path
+    make_game_app: GameAppFactory,
+    game_settings: GameSettings,
+    mint: Minter,
+    screenshot_dir: Path,
+    browser: Browser,
 ) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
     app = make_game_app(**FAST_MATCHES)
-    async with serve_app(app) as base_url, async_playwright() as playwright:
+    async with serve_app(app) as base_url:
         await make_players(app, "alice")
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
         context = await browser.new_context(viewport={"width": 1100, "height": 900})
         context.set_default_timeout(STEP_TIMEOUT_MS)
         await context.add_cookies(
@@ -142,12 +132,9 @@ async def test_a_player_beats_or_loses_to_the_bot_in_the_browser(
         stones = await page.locator("#board .cell.stone-first, #board .cell.stone-second").count()
         assert stones == total
         await page.click("#replay-back")
-        await expect(page.locator("#replay-position")).to_have_text(
-            f"Move {total - 1} of {total}"
-        )
+        await expect(page.locator("#replay-position")).to_have_text(f"Move {total - 1} of {total}")
         fewer = await page.locator("#board .cell.stone-first, #board .cell.stone-second").count()
         assert fewer == total - 1
         await page.screenshot(path=str(screenshot_dir / "game-replay.png"), full_page=True)
         await context.close()
-        await browser.close()
     assert errors == []

@@ -9,16 +9,14 @@ from contextlib import AsyncExitStack
 import httpx
 from fastapi import FastAPI
 
-from VEZEPyCore.testing import serve_app
+from VEZEPyCore.testing import next_event, serve_app, sse_events
 from VEZEPyGame.services.matches.clock import TimeControl
 from VEZEPyGame.tests.conftest import GameAppFactory
 from VEZEPyGame.tests.match_support import (
     FAST_MATCHES,
     Minter,
     make_players,
-    next_event,
     player_headers,
-    sse_events,
     start_match,
 )
 
@@ -51,8 +49,8 @@ async def test_both_players_see_each_move_within_a_second(
                 f"/api/matches/{match_id}/moves", json={"column": 3}, headers=alice
             )
             assert response.status_code == 200
-            seen_by_bob = await next_event(bob_events, timeout=1.0)
-            seen_by_alice = await next_event(alice_events, timeout=1.0)
+            seen_by_bob = await next_event(bob_events, seconds=5)
+            seen_by_alice = await next_event(alice_events, seconds=5)
             delay = time.monotonic() - sent
             forbidden = await client.get(url, headers=player_headers(mint, "carol"))
             await client.post(f"/api/matches/{match_id}/resign", headers=bob)
@@ -93,7 +91,7 @@ async def test_the_stream_ends_a_match_on_time_with_nobody_moving(
             events = sse_events(stream)
             first = await next_event(events)
             assert first[1]["status"] == "active"
-            name, state = await next_event(events, timeout=5)
+            name, state = await next_event(events, seconds=5)
     assert name in ("state", "match.finished")
     assert (state["status"], state["result"], state["end_reason"]) == (
         "finished",
@@ -126,12 +124,12 @@ async def test_two_workers_share_moves_through_redis(
             f"/api/matches/{match_id}/moves", json={"column": 0}, headers=alice
         )
         assert moved.status_code == 200
-        name, state = await next_event(events, timeout=2)
+        name, state = await next_event(events, seconds=2)
         # Bob answers through worker A; alice's next move through B is then legal.
         answered = await client_a.post(
             f"/api/matches/{match_id}/moves", json={"column": 1}, headers=bob
         )
         assert answered.status_code == 200
-        reply = await next_event(events, timeout=2)
+        reply = await next_event(events, seconds=2)
     assert name == "match.move" and state["moves"] == [0]
     assert reply[1]["moves"] == [0, 1]

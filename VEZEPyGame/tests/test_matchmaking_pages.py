@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from VEZEPyCore.testing import serve_app
 from VEZEPyGame.services.matches.service import create_match
@@ -28,14 +27,6 @@ from VEZEPyGame.tests.competition_fixtures import (
     session_cookie,
 )
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -128,11 +119,8 @@ async def test_leaderboard_and_profile_pages_show_the_counted_games(
 
 @pytest.mark.timeout(120)
 async def test_the_queue_page_opens_the_match_when_one_is_found(
-    make_game_app: GameAppFactory, mint: Minter, tmp_path: Path
+    make_game_app: GameAppFactory, mint: Minter, tmp_path: Path, browser: Browser
 ) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
     shots = Path(os.environ.get("VEZE_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     # The real match service starts the match; the loop pairs on the second ticket's wake-up.
@@ -140,15 +128,11 @@ async def test_the_queue_page_opens_the_match_when_one_is_found(
     async with (
         serve_app(app) as base_url,
         httpx.AsyncClient(base_url=base_url, timeout=10) as api,
-        async_playwright() as playwright,
     ):
         alice, bob = await add_players(app, "alice", "bob")
         # Draws between equals: both keep 1500, inside each other's first window.
         await play(app, FakeMatch(alice, bob, "draw"))
         await play(app, FakeMatch(bob, alice, "draw"))
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
         context = await browser.new_context(viewport={"width": 1100, "height": 800})
         context.set_default_timeout(15_000)
         name, value = session_cookie(app, "alice", mint)
@@ -177,7 +161,6 @@ async def test_the_queue_page_opens_the_match_when_one_is_found(
         assert joined.status_code == 201
         await page.wait_for_url(f"{base_url}/ui/matches/*")
         match_id = page.url.rsplit("/", 1)[-1]
-        await browser.close()
         ticket = (await api.get("/api/queue", headers=player_headers(mint, "bob"))).json()
     assert ticket["ticket"]["match_id"] == match_id
     assert errors == []

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from VEZEPyCore.events.bus import EventBus
-from VEZEPyCore.testing import serve_app
+from VEZEPyCore.testing import serve_app, sse_events
 from VEZEPyGame.db.competition import QueueTicket, Rating
 from VEZEPyGame.services.matchmaking.worker import Matchmaker, player_channel
 from VEZEPyGame.tests.competition_fixtures import (
@@ -285,18 +283,6 @@ async def test_the_background_loop_pairs_on_a_new_ticket_and_the_stream_says_so(
     assert first[0] == "status" and first[1]["ticket"]["status"] == "waiting"
     assert found[1]["match_id"] == await _only_match_id(app)
     assert app.state.matchmaker.passes >= 1
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    event, data = "message", ""
-    async for line in response.aiter_lines():
-        if line.startswith("event:"):
-            event = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            data += line.partition(":")[2].strip()
-        elif line == "" and data:
-            yield event, json.loads(data)
-            event, data = "message", ""
 
 
 async def _only_match_id(app: FastAPI) -> str:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, expect
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -37,13 +36,6 @@ from VEZEPyGame.tests.store_helpers import (
 )
 from VEZEPyUniQVerse.tests.provisioning_helpers import wait_for
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STEP_TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.timeout(120)
@@ -85,21 +77,18 @@ def session_cookie(
 
 
 async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
-    make_game_app: GameAppFactory, game_settings: GameSettings, mint: Minter, screenshot_dir: Path
+    make_game_app: GameAppFactory,
+    game_settings: GameSettings,
+    mint: Minter,
+    screenshot_dir: Path,
+    browser: Browser,
 ) -> None:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
     app = make_game_app(store_webhook_secret=SecretStr(WEBHOOK_SECRET))
     async with (
         serve_app(app) as base_url,
         httpx.AsyncClient(base_url=base_url) as api,
-        async_playwright() as playwright,
     ):
         await create_players(api, mint, "alice", "bob")
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
         context = await browser.new_context(viewport={"width": 1200, "height": 900})
         context.set_default_timeout(STEP_TIMEOUT_MS)
         await context.add_cookies(
@@ -263,4 +252,3 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         assert f"/ui/matches/{bot_match.id}" in views
 
         assert errors == []
-        await browser.close()
