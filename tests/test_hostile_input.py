@@ -24,6 +24,8 @@ from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.tests.smtp_support import in_thread, smtp_rig, smtp_settings
 from VEZEPyGame.app.main import create_app as create_game
 from VEZEPyGame.app.settings import GameSettings
+from VEZEPyUniQVerse.app.main import create_app as create_portal
+from VEZEPyUniQVerse.app.settings import PortalSettings
 
 Running = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
 Minter = Callable[..., str]
@@ -276,3 +278,24 @@ async def test_mail_over_smtp_keeps_hostile_subject_and_attachment_name_harmless
 def _deliver(port: int, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
         smtp.sendmail("mallory@example.org", [ALICE], data)
+
+
+async def test_values_postgresql_cannot_hold_are_refused_not_crashed_on(
+    email_settings: EmailSettings,
+    portal_settings: PortalSettings,
+    running: Running,
+    mint: Minter,
+) -> None:
+    # Found by Schemathesis on the PostgreSQL pass: both were 500s there, fine on SQLite.
+    async for _app, client, user in _email(email_settings, running, mint):
+        # Message ids are 32-bit integer columns.
+        for path in ("/api/messages/4294967296", "/api/messages/4294967296/raw"):
+            response = await client.get(path, headers=user)
+            assert response.status_code == 422, (path, response.text)
+        marked = await client.post("/api/messages/14444985426/read", headers=user)
+        assert marked.status_code == 422, marked.text
+    async with running(create_portal(portal_settings)) as portal:
+        # PostgreSQL text cannot hold a NUL byte.
+        revoked = await portal.post("/oauth/revoke", data={"client_id": "web\x00", "token": "x"})
+        assert revoked.status_code == 401, revoked.text
+        assert revoked.json()["error"] == "invalid_client"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from VEZEPyCore.web.deps import BusDep, ConnectionDep, SessionDep
 from VEZEPyEmail.app.settings import EmailSettings
@@ -27,3 +27,9 @@ async def _blobs(request: Request) -> BlobStore:
 
 
 BlobsDep = Annotated[BlobStore, Depends(_blobs)]
+
+
+#: Message ids are `integer` columns: a larger id from a URL would make PostgreSQL refuse the
+#: query (a 500) instead of the 422 every other bad id gets.
+MESSAGE_ID_MAX = 2**31 - 1
+MessageIdPath = Annotated[int, Path(ge=1, le=MESSAGE_ID_MAX)]

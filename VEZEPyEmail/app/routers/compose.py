@@ -10,12 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import NotFound
 from VEZEPyCore.security.ratelimit import RateLimiter
-from VEZEPyEmail.app.deps import BlobsDep, BusDep, ConnectionDep, SessionDep, SettingsDep
+from VEZEPyEmail.app.deps import (
+    BlobsDep,
+    BusDep,
+    ConnectionDep,
+    MessageIdPath,
+    SessionDep,
+    SettingsDep,
+)
 from VEZEPyEmail.app.security import ReadPrincipal, SendPrincipal
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.compose import drafts, flows, service
@@ -38,7 +45,7 @@ from VEZEPyEmail.streaming.events import publish_mail_event
 COMPOSE_BODY_CEILING = 64 * 1024 * 1024
 router = APIRouter(tags=["compose"], max_body_size=COMPOSE_BODY_CEILING)
 
-MessageId = Annotated[int, Path(ge=1, le=2**62)]
+MessageId = MessageIdPath
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such draft or message of the caller's"},
     422: {"description": "A field is invalid: `field` names it (e.g. `to[1]`, `attachments`)"},

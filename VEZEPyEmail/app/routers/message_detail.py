@@ -6,12 +6,12 @@ that mailbox, so another user's message ids are indistinguishable from missing o
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.events.bus import EventBus
-from VEZEPyEmail.app.deps import BlobsDep, BusDep, ConnectionDep, SessionDep
+from VEZEPyEmail.app.deps import BlobsDep, BusDep, ConnectionDep, MessageIdPath, SessionDep
 from VEZEPyEmail.app.security import MAILBOX_REFUSALS, ReadPrincipal
 from VEZEPyEmail.services.messages import actions, detail, service
 from VEZEPyEmail.services.messages.schemas import (
@@ -25,12 +25,10 @@ from VEZEPyEmail.streaming.events import publish_mail_event
 
 router = APIRouter(prefix="/api/messages", tags=["messages"], responses=MAILBOX_REFUSALS)
 
-MessageId = Path(ge=1, le=2**62)
-
 
 @router.get("/{message_id}", response_model=MessageDetailRead, summary="Read one message")
 async def get_message_detail(
-    message_id: int, principal: ReadPrincipal, connection: ConnectionDep, blobs: BlobsDep
+    message_id: MessageIdPath, principal: ReadPrincipal, connection: ConnectionDep, blobs: BlobsDep
 ) -> MessageDetailRead:
     """Headers, plain text, sanitised HTML (remote images marked) and the attachment list."""
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
@@ -44,7 +42,7 @@ async def get_message_detail(
     responses={200: {"content": {"message/rfc822": {}}}},
 )
 async def get_message_raw(
-    message_id: int, principal: ReadPrincipal, connection: ConnectionDep, blobs: BlobsDep
+    message_id: MessageIdPath, principal: ReadPrincipal, connection: ConnectionDep, blobs: BlobsDep
 ) -> Response:
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
     raw = await detail.raw_bytes(blobs, owned.row)
@@ -62,7 +60,7 @@ async def get_message_raw(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def get_attachment(
-    message_id: int,
+    message_id: MessageIdPath,
     index: int,
     principal: ReadPrincipal,
     connection: ConnectionDep,
@@ -106,7 +104,7 @@ async def _updated(bus: EventBus, address: str, message: MessageRead, folder: st
 
 @router.post("/{message_id}/move", response_model=MessageRead, summary="Move to another folder")
 async def move_message(
-    message_id: int,
+    message_id: MessageIdPath,
     body: FolderTarget,
     principal: ReadPrincipal,
     session: SessionDep,
@@ -129,7 +127,7 @@ async def move_message(
     summary="Copy into another folder",
 )
 async def copy_message(
-    message_id: int,
+    message_id: MessageIdPath,
     body: FolderTarget,
     principal: ReadPrincipal,
     session: SessionDep,
@@ -155,7 +153,7 @@ async def copy_message(
 
 @router.post("/{message_id}/flags", response_model=MessageRead, summary="Add or remove flags")
 async def change_flags(
-    message_id: int,
+    message_id: MessageIdPath,
     body: FlagsUpdate,
     principal: ReadPrincipal,
     session: SessionDep,
@@ -177,7 +175,7 @@ async def change_flags(
     summary="Delete: move to Trash, or purge when already in Trash",
 )
 async def delete_message(
-    message_id: int, principal: ReadPrincipal, session: SessionDep, bus: BusDep
+    message_id: MessageIdPath, principal: ReadPrincipal, session: SessionDep, bus: BusDep
 ) -> MessageDeleteRead:
     owned = await _owned_mailbox(session, principal, message_id)
     purged = await actions.delete_message(session, message_id=message_id)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import NotFound
 from VEZEPyCore.web.templates import render
-from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
+from VEZEPyEmail.app.deps import BusDep, ConnectionDep, MessageIdPath, SessionDep, SettingsDep
 from VEZEPyEmail.app.security import (
     MAILBOX_REFUSALS,
     ReadPrincipal,
@@ -96,7 +96,7 @@ async def _change(
 
 @router.post("/{message_id}/read", response_model=MessageRead, summary="Mark read or unread")
 async def mark_read(
-    message_id: int,
+    message_id: MessageIdPath,
     principal: ReadPrincipal,
     session: SessionDep,
     bus: BusDep,
@@ -108,7 +108,7 @@ async def mark_read(
 
 @router.post("/{message_id}/star", response_model=MessageRead, summary="Flag or unflag")
 async def star_message(
-    message_id: int,
+    message_id: MessageIdPath,
     principal: ReadPrincipal,
     session: SessionDep,
     bus: BusDep,
@@ -120,7 +120,7 @@ async def star_message(
 
 @router.post("/{message_id}/labels", response_model=MessageRead, summary="Replace the labels")
 async def set_labels(
-    message_id: int,
+    message_id: MessageIdPath,
     body: LabelsUpdate,
     principal: ReadPrincipal,
     session: SessionDep,
@@ -135,7 +135,7 @@ async def set_labels(
     summary="The message's row in the inbox list (HTML partial)",
 )
 async def message_row(
-    message_id: int, principal: ReadPrincipal, connection: ConnectionDep, request: Request
+    message_id: MessageIdPath, principal: ReadPrincipal, connection: ConnectionDep, request: Request
 ) -> HTMLResponse:
     message, address = await service.get_message(connection, message_id=message_id)
     if not can_access(principal, address):

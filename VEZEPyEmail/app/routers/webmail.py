@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from VEZEPyCore.auth import scopes
@@ -23,7 +23,7 @@ from VEZEPyCore.web.sso import SignInRequired
 from VEZEPyCore.web.sso.deps import current_path
 from VEZEPyCore.web.sso.relying_party import RelyingParty
 from VEZEPyCore.web.templates import render
-from VEZEPyEmail.app.deps import BlobsDep, ConnectionDep, SessionDep
+from VEZEPyEmail.app.deps import BlobsDep, ConnectionDep, MessageIdPath, SessionDep
 from VEZEPyEmail.app.security import authorize_mailbox, normalise_local_address
 from VEZEPyEmail.services.folders import service as folders
 from VEZEPyEmail.services.messages import detail
@@ -55,7 +55,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 FolderQuery = Annotated[str, Query(min_length=1, max_length=128)]
 SearchText = Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)]
 MessageIdQuery = Annotated[int | None, Query(ge=1, le=2**62)]
-MessageId = Annotated[int, Path(ge=1, le=2**62)]
+MessageId = MessageIdPath
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,8 @@ async def _secret_hash(
 
 async def get_client(db: AsyncSession, client_id: str) -> OAuthClient | None:
     """An enabled client, or None."""
-    if not client_id or len(client_id) > 100:
+    # Not printable (a NUL, say) cannot be a client id, and PostgreSQL would refuse the query.
+    if not client_id or len(client_id) > 100 or not client_id.isprintable():
         return None
     client = await db.get(OAuthClient, client_id)
     return client if client is not None and client.enabled else None
