@@ -36,7 +36,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, text
@@ -45,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from VEZEPyCore.db.engine import make_engine, make_sessionmaker  # noqa: E402
-from VEZEPyEmail.db.models import Mailbox, Message  # noqa: E402
+from VEZEPyEmail.db.models import Message  # noqa: E402
+from VEZEPyEmail.services.mailboxes.service import ensure_mailbox  # noqa: E402
 
 DOMAIN = "bench.example"
 RECIPIENT = f"rcpt@{DOMAIN}"
@@ -226,6 +226,7 @@ def run_postfix(work: Path, messages: int) -> Result:
                 "biff = no",
                 "smtpd_banner = $myhostname ESMTP",
                 f"message_size_limit = {64 * 1024 * 1024}",
+                "virtual_mailbox_limit = 0",
                 # 20 load sessions + the sampler: never refused for concurrency.
                 "default_process_limit = 100",
                 "smtpd_client_connection_count_limit = 0",
@@ -258,7 +259,12 @@ def run_postfix(work: Path, messages: int) -> Result:
             return text_.count("status=sent")
 
         with contextlib.suppress(TimeoutError):  # report what was delivered by then
-            wait_until(lambda: delivered() >= expected, 120, "postfix deliveries")
+            wait_until(lambda: delivered() >= expected, 20, "postfix deliveries")
+        if delivered() < expected:
+            problems = [line for line in log.read_text(errors="replace").splitlines()
+                        if ("status=" in line and "status=sent" not in line)
+                        or "fatal" in line or "warning" in line]  # fmt: skip
+            print("  postfix delivery problems:", *problems[-3:], sep="\n    ")
         return Result("postfix (reference)", messages, seconds, sampler, delivered())
     finally:
         subprocess.run([postfix, "-c", str(config), "stop"], env=env,  # noqa: S603
@@ -276,7 +282,8 @@ async def prepare_database(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            session.add(Mailbox(address=RECIPIENT, created_at=datetime.now(UTC)))
+            # As provisioning makes it: special folders and a welcome message.
+            await ensure_mailbox(session, address=RECIPIENT, display_name="", domain=DOMAIN)
             await session.commit()
     finally:
         await engine.dispose()
@@ -286,7 +293,11 @@ async def count_stored(db_url: str) -> int:
     engine = make_engine(db_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            count = await session.scalar(select(func.count()).select_from(Message))
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.message_id_header.is_distinct_from(f"<welcome.1@{DOMAIN}>"))
+            )
             return int(count or 0)
     finally:
         await engine.dispose()
@@ -328,7 +339,7 @@ def run_ours(work: Path, messages: int, processes: int, db_url: str, label: str)
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(work / f"smtp-{label}-{processes}.log").open("w"),
         text=True,
     )
     try:
@@ -339,7 +350,12 @@ def run_ours(work: Path, messages: int, processes: int, db_url: str, label: str)
             if not line:
                 raise RuntimeError("smtp_main ended before it was ready")
             ready += line.startswith("smtp_main ready")
-        seconds, sampler = drive(port, messages)
+        try:
+            seconds, sampler = drive(port, messages)
+        except RuntimeError:
+            log = (work / f"smtp-{label}-{processes}.log").read_text(errors="replace")
+            print(*[line for line in log.splitlines() if '"error"' in line][-3:], sep="\n")
+            raise
         stored = asyncio.run(count_stored(db_url))
         name = f"ours {label}, {processes} process{'es' if processes > 1 else ''}"
         return Result(name, messages, seconds, sampler, stored)

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,6 +26,7 @@ from VEZEPyCore.testing import free_port
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.services.mailboxes.service import ensure_mailbox
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.smtp_main import migrate
 
@@ -43,7 +43,7 @@ async def _add_mailbox(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            session.add(Mailbox(address=RECIPIENT, created_at=datetime.now(UTC)))
+            await ensure_mailbox(session, address=RECIPIENT, display_name="", domain=DOMAIN)
             await session.commit()
     finally:
         await engine.dispose()
@@ -57,7 +57,7 @@ async def _stored(db_url: str) -> list[tuple[str | None, str | None]]:
                 await session.execute(
                     select(Message.message_id_header, Message.blob_key)
                     .join(Mailbox, Mailbox.id == Message.mailbox_id)
-                    .where(Mailbox.address == RECIPIENT)
+                    .where(Mailbox.address == RECIPIENT, Message.subject.startswith("n"))
                 )
             ).all()
     finally:
