@@ -31,7 +31,8 @@ async def test_sign_up_see_the_account_log_out_and_log_in(
         await page.get_by_label("Password again").fill(STRONG_PASSWORD)
         await page.get_by_role("button", name="Sign up").click()
 
-        await expect(page).to_have_url(base + "/account")
+        await expect(page).to_have_url(base + "/home")  # the dashboard is where one lands
+        await page.goto(base + "/account")
         await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
         await expect(page.get_by_text(f"{handle}@vezeuniqverse.com").first).to_be_visible()
         cookies = {cookie["name"]: cookie for cookie in await page.context.cookies()}

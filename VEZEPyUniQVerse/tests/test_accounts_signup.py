@@ -34,7 +34,7 @@ async def test_signup_creates_the_account_signs_in_and_queues_provisioning(
 
     assert form.status_code == 200
     assert 'name="csrf_token"' in form.text
-    assert (response.status_code, response.headers["location"]) == (303, "/account")
+    assert (response.status_code, response.headers["location"]) == (303, "/home")
     cookie = response.headers["set-cookie"]
     assert f"{SESSION_COOKIE}=" in cookie
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -142,11 +142,11 @@ async def test_handles_are_unique_whatever_their_case(portal_settings: PortalSet
 
 NEXT_PATHS = [
     ("/oauth/authorize?client_id=webmail&state=x", "/oauth/authorize?client_id=webmail&state=x"),
-    ("https://evil.example/", "/account"),
-    ("//evil.example/", "/account"),
-    ("/\\evil.example", "/account"),
-    ("/ /evil.example", "/account"),
-    ("javascript:alert(1)", "/account"),
+    ("https://evil.example/", "/home"),
+    ("//evil.example/", "/home"),
+    ("/\\evil.example", "/home"),
+    ("/ /evil.example", "/home"),
+    ("javascript:alert(1)", "/home"),
 ]
 
 

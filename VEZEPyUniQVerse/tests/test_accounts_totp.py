@@ -153,7 +153,7 @@ async def test_disabling_totp_needs_the_password(portal_settings: PortalSettings
     assert still_on
     assert right.status_code == 303
     assert (user.totp_enabled, user.totp_secret) == (False, None)
-    assert login.headers["location"] == "/account"  # no second step any more
+    assert login.headers["location"] == "/home"  # no second step any more
     assert "reauth.failure" in events and "totp.disabled" in events
 
 

@@ -38,7 +38,7 @@ class LoginRequired(Unauthorized):
         return login_url(self.next_path)
 
 
-def safe_next(raw: str | None, default: str = "/account") -> str:
+def safe_next(raw: str | None, default: str = "/home") -> str:
     """`raw` when it is a path on this site, else `default` (no open redirects)."""
     if not raw or len(raw) > MAX_NEXT_LENGTH:
         return default
