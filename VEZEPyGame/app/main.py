@@ -26,6 +26,7 @@ from VEZEPyGame.app.routers.matches import install_matches
 from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.services.email.client import EmailClient
 from VEZEPyGame.services.matchmaking.runtime import install_competition
+from VEZEPyGame.services.metrics import install_game_metrics
 from VEZEPyGame.services.notifications.worker import summary_mail
 from VEZEPyGame.services.store.startup import start_store
 from VEZEPyGame.services.telemetry.startup import start_telemetry
@@ -88,6 +89,7 @@ def create_app(settings: GameSettings | None = None) -> FastAPI:
         on_startup=start_game,
     )
     install_matches(app)  # before anything that registers match hooks
+    install_game_metrics(app)  # before the matchmaker, which reports waits to it
     install_sso(app, GAME_UI_SSO)
     install_competition(app, settings, routers=[queue.router, ratings.router, leaderboards.router])
     return app

@@ -191,6 +191,32 @@ DOMAIN_PANELS: dict[str, list[Spec]] = {
     ],
     "game": [
         (
+            "Matches started by mode",
+            "sum by (mode) (rate(veze_matches_started_total[5m]))",
+            "ops",
+        ),
+        (
+            "Matches finished by mode and result",
+            "sum by (mode, result) (rate(veze_matches_finished_total[5m]))",
+            "ops",
+        ),
+        (
+            "Matchmaking queue size",
+            "max by (mode) (veze_matchmaking_queue_size)",
+            "none",
+        ),
+        (
+            "Longest matchmaking wait now",
+            "max by (mode) (veze_matchmaking_oldest_wait_seconds)",
+            "s",
+        ),
+        (
+            "p95 wait before a match",
+            "histogram_quantile(0.95, sum by (mode, le)"
+            " (rate(veze_matchmaking_wait_seconds_bucket[15m])))",
+            "s",
+        ),
+        (
             "Match summaries waiting to be mailed",
             "max(veze_summary_mail_waiting)",
             "none",

@@ -94,6 +94,7 @@ async def start_bot_match(runtime: MatchRuntime, *, player_id: int, level: int) 
         await session.commit()
     await events.publish_state(runtime.bus, events.STARTED, state)
     await events.publish_match_started(runtime.bus, match)
+    await runtime.hooks.run_after_started(match)
     return state
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyGame.services.matches.events import publish_match_started
+from VEZEPyGame.services.matches.hooks import MatchHooks
 from VEZEPyGame.services.matches.service import create_match, get_match
 from VEZEPyGame.services.matchmaking.start import MatchRequest
 
@@ -30,7 +31,10 @@ async def start_with_match_service(session: AsyncSession, request: MatchRequest)
 
 
 async def announce_with_match_service(
-    sessionmaker: async_sessionmaker[AsyncSession], bus: EventBus, match_id: str
+    sessionmaker: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    match_id: str,
+    hooks: MatchHooks | None = None,
 ) -> None:
     """After the commit: the match service's own `match.started` to both players (its lobby and
     match pages listen for it), beside the matchmaker's `match.found`."""
@@ -38,3 +42,5 @@ async def announce_with_match_service(
         match = await get_match(session, match_id)
     if match is not None:
         await publish_match_started(bus, match)
+        if hooks is not None:
+            await hooks.run_after_started(match)

@@ -31,6 +31,7 @@ from VEZEPyGame.services.matchmaking.matches_adapter import (
 )
 from VEZEPyGame.services.matchmaking.start import StartMatch
 from VEZEPyGame.services.matchmaking.worker import Matchmaker
+from VEZEPyGame.services.metrics import GameMetrics
 from VEZEPyGame.services.ratings.service import (
     RATED_MODES,
     FinishedMatch,
@@ -63,14 +64,18 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
     start_match: StartMatch | None = getattr(app.state, "start_match", None)
 
     async def announce(match_id: str) -> None:
-        await announce_with_match_service(app.state.sessionmaker, app.state.bus, match_id)
+        await announce_with_match_service(
+            app.state.sessionmaker, app.state.bus, match_id, app.state.match_hooks
+        )
 
+    metrics: GameMetrics | None = getattr(app.state, "game_metrics", None)
     matchmaker = Matchmaker(
         sessionmaker=app.state.sessionmaker,
         bus=app.state.bus,
         start_match=start_match or default_start_match(),
         settings=config,
         after_start=None if start_match else announce,
+        observe_wait=metrics.observe_wait if metrics is not None else None,
     )
     app.state.matchmaker = matchmaker
     app.state.queue_limiter = make_rate_limiter(settings.redis_url)

@@ -63,6 +63,7 @@ class Matchmaker(WakeableLoop):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
         after_start: Callable[[str], Awaitable[None]] | None = None,
+        observe_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         super().__init__(
             poll_seconds=settings.matchmaker_poll_seconds,
@@ -77,6 +78,8 @@ class Matchmaker(WakeableLoop):
         self._rng = rng or random.Random()
         #: Called with each new match's id after its commit (the match service's own event).
         self._after_start = after_start
+        #: Called with (mode, seconds waited) for every ticket that got a match (metrics).
+        self._observe_wait = observe_wait
         #: Matches this worker started (for tests and debugging).
         self.started = 0
 
@@ -113,6 +116,10 @@ class Matchmaker(WakeableLoop):
                 await self._announce(match)
             started.extend(batch)
         self.started += len(started)
+        if self._observe_wait is not None:
+            for match in started:
+                for seat in match.tickets:
+                    self._observe_wait(seat.mode, seat.waited_seconds)
         return started
 
     async def _start_batch(
