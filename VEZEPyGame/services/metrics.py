@@ -8,7 +8,10 @@ queue's size and its oldest ticket's wait are read from the database when `/metr
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
@@ -21,6 +24,7 @@ from VEZEPyGame.db.matches import Match
 MODES = ("ranked", "casual", "bot")
 QUEUE_MODES = ("ranked", "casual")
 RESULTS = ("first", "second", "draw")
+STREAMS = ("match", "queue")
 WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
@@ -58,11 +62,19 @@ class GameMetrics:
             ["mode"],
             registry=registry,
         )
+        self.sse_clients = Gauge(
+            "veze_sse_clients_connected",
+            "Live event streams (SSE) open now, by stream (match, queue).",
+            ["stream"],
+            registry=registry,
+        )
         # Every series exists (at 0) before its first event, so rate() sees the first one.
         for mode in MODES:
             self.matches_started.labels(mode)
             for result in RESULTS:
                 self.matches_finished.labels(mode, result)
+        for stream in STREAMS:
+            self.sse_clients.labels(stream)
         for mode in QUEUE_MODES:
             self.wait.labels(mode)
             self.queue_size.labels(mode)
@@ -96,6 +108,20 @@ class GameMetrics:
                 self.oldest_wait.labels(mode).set(max(age, 0.0))
 
         scrape_hooks(app).add("matchmaking_queue", collect_queue)
+
+    async def counted_stream(
+        self, stream: str, events: AsyncGenerator[dict[str, Any], None]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`events`, counted in `veze_sse_clients_connected` while the client stays."""
+        connected = self.sse_clients.labels(stream)
+        connected.inc()
+        try:
+            # aclosing: a client that leaves closes the inner stream (its bus subscription) too.
+            async with aclosing(events) as inner:
+                async for event in inner:
+                    yield event
+        finally:
+            connected.dec()
 
     def observe_wait(self, mode: str, seconds: float) -> None:
         if mode in QUEUE_MODES:

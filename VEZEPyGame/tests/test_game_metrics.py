@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 
+from VEZEPyCore.testing import next_event, serve_app, sse_events
 from VEZEPyGame.tests.competition_fixtures import Minter, add_players, player_headers
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
 
@@ -66,3 +68,21 @@ async def test_queue_size_and_wait_follow_the_matchmaker(
     assert sample(matched, "veze_matchmaking_queue_size", mode="casual") == 0
     assert sample(matched, "veze_matchmaking_wait_seconds_count", mode="casual") == 2
     assert sample(matched, "veze_matches_started_total", mode="casual") == 1
+
+
+async def test_open_queue_streams_are_counted_while_connected(
+    make_game_app: GameAppFactory, mint: Minter
+) -> None:
+    app = make_game_app(matchmaker_enabled=False)
+    async with serve_app(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as api:
+        await add_players(app, "alice")
+        headers = player_headers(mint, "alice")
+        async with api.stream("GET", "/api/queue/events", headers=headers) as stream:
+            events = sse_events(stream)  # held: dropping it would close the response
+            assert (await next_event(events))[0] == "status"
+            text = await scrape(api)
+            assert sample(text, "veze_sse_clients_connected", stream="queue") == 1
+        # The client left: the count drops once the server notices (bounded wait, no sleep).
+        async with asyncio.timeout(10):
+            while sample(await scrape(api), "veze_sse_clients_connected", stream="queue"):
+                await asyncio.sleep(0.05)

@@ -217,6 +217,11 @@ DOMAIN_PANELS: dict[str, list[Spec]] = {
             "s",
         ),
         (
+            "Live game streams (SSE clients)",
+            "sum by (stream) (veze_sse_clients_connected)",
+            "none",
+        ),
+        (
             "Match summaries waiting to be mailed",
             "max(veze_summary_mail_waiting)",
             "none",

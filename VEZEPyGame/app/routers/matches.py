@@ -186,7 +186,7 @@ async def replay_match(match_id: str, player: PlayerDep, runtime: RuntimeDep) ->
     responses={404: REFUSALS[404]},
 )
 async def stream_match_events(
-    match_id: str, player: PlayerDep, runtime: RuntimeDep
+    match_id: str, player: PlayerDep, runtime: RuntimeDep, request: Request
 ) -> EventSourceResponse:
     """`state` first (the whole match), then `match.move` / `match.finished` as they happen.
 
@@ -223,7 +223,8 @@ async def stream_match_events(
                 deadline = _flag_deadline(state)
                 yield {"event": str(event.get("type", "message")), "data": json.dumps(event)}
 
-    return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
+    metrics = request.app.state.game_metrics
+    return EventSourceResponse(metrics.counted_stream("match", events()), ping=HEARTBEAT_SECONDS)
 
 
 def _flag_deadline(state: MatchRead) -> float | None:

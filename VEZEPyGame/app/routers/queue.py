@@ -164,6 +164,7 @@ async def cancel_ticket(
     responses={404: {"description": "No player profile for this account"}},
 )
 async def stream_queue_events(
+    request: Request,
     principal: PlayPrincipal,
     session: SessionDep,
     sessionmaker: SessionmakerDep,
@@ -197,7 +198,8 @@ async def stream_queue_events(
                 if event.get("type") == "match.found":
                     yield await current()
 
-    return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
+    metrics = request.app.state.game_metrics
+    return EventSourceResponse(metrics.counted_stream("queue", events()), ping=HEARTBEAT_SECONDS)
 
 
 # -- the page ------------------------------------------------------------------------------------
