@@ -20,28 +20,14 @@ from sqlalchemy import Integer, and_, bindparam, or_, select
 from VEZEPyCore.db.inline_sqlite import InlineQuery, InlineReader
 from VEZEPyCore.errors import BadRequest, NotFound
 from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.services.messages.service import LIST_COLUMNS
 from VEZEPyEmail.services.search.builder import Cursor
 
 
 def _page_statement(*, after_cursor: bool) -> InlineQuery:
     mailbox_id = select(Mailbox.id).where(Mailbox.address == bindparam("address"))
     statement = (
-        select(
-            Message.id,
-            Message.subject,
-            Message.from_addr,
-            Message.date,
-            Message.snippet,
-            Message.labels,
-            Message.size,
-            Message.spam_score,
-            Message.seen,
-            Message.flagged,
-            Message.answered,
-            Message.draft,
-            Message.thread_id,
-            Message.received_at,
-        )
+        select(*LIST_COLUMNS, Message.received_at)
         .where(Message.mailbox_id == mailbox_id.scalar_subquery())
         .where(Message.folder == bindparam("folder"))
         .order_by(Message.received_at.desc(), Message.id.desc())

@@ -16,7 +16,8 @@ from VEZEPyEmail.services.search.parser import SearchQuery, parse_query
 
 MAX_QUERY_LENGTH = parser.MAX_QUERY_LENGTH
 
-_LIST_COLUMNS = (
+#: A list entry's columns, in the order `to_read` and the inline fast list read them.
+LIST_COLUMNS = (
     Message.id,
     Message.subject,
     Message.from_addr,
@@ -103,7 +104,7 @@ async def list_page(
     mailbox_id = await mailbox_id_for(connection, address=address)
     target = search.folder or folder
     statement = (
-        select(*_LIST_COLUMNS, Message.received_at)
+        select(*LIST_COLUMNS, Message.received_at)
         .where(Message.mailbox_id == mailbox_id)
         .order_by(Message.received_at.desc(), Message.id.desc())
         .limit(limit + 1)
@@ -128,7 +129,7 @@ async def list_page(
 async def get_message(connection: AsyncConnection, *, message_id: int) -> tuple[MessageRead, str]:
     """The message and its mailbox's address (the caller authorises against it)."""
     statement = (
-        select(*_LIST_COLUMNS, Mailbox.address)
+        select(*LIST_COLUMNS, Mailbox.address)
         .join(Mailbox, Mailbox.id == Message.mailbox_id)
         .where(Message.id == message_id)
     )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from VEZEPyCore.errors import NotFound
 from VEZEPyEmail.db.models import Message
 from VEZEPyEmail.services.messages.mime import Summary, message_ids
-from VEZEPyEmail.services.messages.service import _LIST_COLUMNS, to_read
+from VEZEPyEmail.services.messages.service import LIST_COLUMNS, to_read
 from VEZEPyEmail.services.threads.schemas import ThreadMessageRead
 
 #: How many referenced Message-IDs are looked up (the nearest ones).
@@ -79,7 +79,7 @@ async def thread_messages(
     """The conversation's messages in this mailbox, oldest first; 404 when there are none."""
     # The list's own columns and row mapping: a thread shows exactly the list's summary.
     statement = (
-        select(*_LIST_COLUMNS, Message.folder)
+        select(*LIST_COLUMNS, Message.folder)
         .where(Message.mailbox_id == mailbox_id, Message.thread_id == thread_id)
         .order_by(Message.date, Message.received_at, Message.id)
         .limit(MAX_THREAD_MESSAGES)
