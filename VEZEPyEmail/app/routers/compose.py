@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import NotFound
@@ -35,6 +36,7 @@ from VEZEPyEmail.services.compose.schemas import (
     MessageCompose,
     SendRead,
 )
+from VEZEPyEmail.services.compose.service import Sender
 from VEZEPyEmail.services.compose.source import StoredMessage, load_message
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.uploads.store import UploadStore
@@ -74,6 +76,29 @@ async def _own_draft(
     if not draft.row["draft"] or draft.address != (principal.address or "").lower():
         raise NotFound("no such draft")
     return draft
+
+
+async def _draft_message(
+    request: Request,
+    connection: AsyncConnection,
+    blobs: BlobStore,
+    principal: Principal,
+    body: MessageCompose,
+    settings: EmailSettings,
+) -> tuple[Sender, bytes]:
+    """The caller's mailbox and the draft's raw bytes (From is always the caller)."""
+    sender = await service.sender_of(connection, principal=principal, settings=settings)
+    composition = await service.compose(
+        connection,
+        blobs,
+        _uploads(request),
+        principal=principal,
+        sender=sender,
+        body=body,
+        settings=settings,
+        for_sending=False,
+    )
+    return sender, _draft_bytes(composition, settings)
 
 
 def _draft_bytes(composition: Composition, settings: EmailSettings) -> bytes:
@@ -140,18 +165,7 @@ async def create_draft(
     """Stored as a message in Drafts with \\Draft; attachments are embedded, so the uploads
     may expire. Recipients may be empty; each given address must be valid."""
     connection = await session.connection()
-    sender = await service.sender_of(connection, principal=principal, settings=settings)
-    composition = await service.compose(
-        connection,
-        blobs,
-        _uploads(request),
-        principal=principal,
-        sender=sender,
-        body=body,
-        settings=settings,
-        for_sending=False,
-    )
-    raw = _draft_bytes(composition, settings)
+    sender, raw = await _draft_message(request, connection, blobs, principal, body, settings)
     draft_id = await drafts.create_draft(
         session, blobs, mailbox_id=sender.mailbox_id, raw=raw, address=sender.address
     )
@@ -195,18 +209,7 @@ async def replace_draft(
 ) -> DraftRead:
     connection = await session.connection()
     await _own_draft(connection, blobs, principal, draft_id)
-    sender = await service.sender_of(connection, principal=principal, settings=settings)
-    composition = await service.compose(
-        connection,
-        blobs,
-        _uploads(request),
-        principal=principal,
-        sender=sender,
-        body=body,
-        settings=settings,
-        for_sending=False,
-    )
-    raw = _draft_bytes(composition, settings)
+    sender, raw = await _draft_message(request, connection, blobs, principal, body, settings)
     await drafts.replace_draft(
         session, blobs, draft_id=draft_id, mailbox_id=sender.mailbox_id, raw=raw
     )
