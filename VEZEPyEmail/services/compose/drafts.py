@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from VEZEPyEmail.db.models import Folder, Message
+from VEZEPyEmail.db.models import Message
+from VEZEPyEmail.services.folders.service import ensure_folder
 from VEZEPyEmail.services.messages.mime import summarise
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.threads.service import resolve_thread_id
@@ -46,26 +47,11 @@ async def _columns(
     }
 
 
-async def _ensure_drafts_folder(session: AsyncSession, mailbox_id: int) -> None:
-    found = await session.scalar(
-        select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == DRAFTS)
-    )
-    if found is None:
-        session.add(
-            Folder(
-                mailbox_id=mailbox_id,
-                name=DRAFTS,
-                special_use="drafts",
-                created_at=datetime.now(UTC),
-            )
-        )
-
-
 async def create_draft(
     session: AsyncSession, blobs: BlobStore, *, mailbox_id: int, raw: bytes, address: str
 ) -> int:
     key = await blobs.put(raw)
-    await _ensure_drafts_folder(session, mailbox_id)
+    await ensure_folder(session, mailbox_id=mailbox_id, name=DRAFTS, special_use="drafts")
     row = Message(
         mailbox_id=mailbox_id,
         folder=DRAFTS,

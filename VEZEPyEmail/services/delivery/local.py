@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.events.bus import EventBus
-from VEZEPyEmail.db.models import Folder, Mailbox, Message
+from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.services.folders.service import ensure_folder
 from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, Summary, clean_text, summarise
 from VEZEPyEmail.services.sieve import delivery as sieve
 from VEZEPyEmail.services.store.blobs import BlobStore
@@ -107,14 +108,6 @@ async def local_mailbox_exists(state: DeliveryState | Any, address: str) -> bool
             select(Mailbox.id).where(Mailbox.address == _normalise(address))
         )
     return found is not None
-
-
-async def _ensure_folder(session: AsyncSession, mailbox_id: int, folder: str) -> None:
-    exists = await session.scalar(
-        select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == folder)
-    )
-    if exists is None:
-        session.add(Folder(mailbox_id=mailbox_id, name=folder, special_use=None, created_at=_now()))
 
 
 def _now() -> datetime:
@@ -266,7 +259,7 @@ async def file_delivery(
         thread_id = await join_thread(session, mailbox_id=mailbox_id, summary=summary)
         for index, copy in enumerate(plan.copies):
             message_id_header = summary.message_id_header if index == 0 else None
-            await _ensure_folder(session, mailbox_id, copy.folder)
+            await ensure_folder(session, mailbox_id=mailbox_id, name=copy.folder)
             row = Message(
                 mailbox_id=mailbox_id,
                 folder=copy.folder,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from VEZEPyCore.errors import BadRequest, Conflict, NotFound
@@ -75,6 +78,49 @@ async def folder_exists(session: AsyncSession, *, mailbox_id: int, name: str) ->
         select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == name)
     )
     return found is not None or name in SPECIAL_NAMES
+
+
+async def ensure_folder(
+    session: AsyncSession, *, mailbox_id: int, name: str, special_use: str | None = None
+) -> None:
+    """Create the folder unless it exists; safe when other processes create it at once.
+
+    Delivery files into folders a Sieve `fileinto` names, so two SMTP processes may create
+    the same missing folder together. A select-then-insert lets both see "missing" and the
+    slower one fails the unique constraint (and its delivery answers 451). INSERT .. ON
+    CONFLICT DO NOTHING waits for the other writer on PostgreSQL and then does nothing; on
+    SQLite writers take turns and the second insert is a no-op. Other databases get a
+    savepoint around a plain insert. The caller's transaction commits the row.
+    """
+    if await session.scalar(
+        select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == name)
+    ):
+        return  # the common case: no write, no lock
+    values = {
+        "mailbox_id": mailbox_id,
+        "name": name,
+        "special_use": special_use,
+        "created_at": datetime.now(UTC),
+    }
+    dialect = (await session.connection()).dialect.name
+    if dialect == "postgresql":
+        await session.execute(
+            postgresql_insert(Folder)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[Folder.mailbox_id, Folder.name])
+        )
+    elif dialect == "sqlite":
+        await session.execute(
+            sqlite_insert(Folder)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[Folder.mailbox_id, Folder.name])
+        )
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(Folder(**values))
+        except IntegrityError:
+            pass  # created by a concurrent writer between our select and insert
 
 
 async def require_folder(session: AsyncSession, *, mailbox_id: int, name: str) -> str:
