@@ -37,8 +37,23 @@ async def enqueue_outbound(
     """
     if not recipients:
         return
-    settings: EmailSettings = state.settings
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker.begin() as session:
+        await add_outbound(
+            session, state, raw=raw, envelope_from=envelope_from, recipients=recipients
+        )
+    wake_outbound(state)
+
+
+async def add_outbound(
+    session: AsyncSession, state: Any, *, raw: bytes, envelope_from: str, recipients: list[str]
+) -> None:
+    """`enqueue_outbound` inside the caller's transaction (it flushes; the caller commits and
+    then calls `wake_outbound`), so a send can queue its remote copies atomically with the rest.
+    """
+    if not recipients:
+        return
+    settings: EmailSettings = state.settings
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=settings.outbound_lifetime_seconds)
     domains = [recipient_domain(recipient) for recipient in recipients]
@@ -46,33 +61,36 @@ async def enqueue_outbound(
     # (a bare state in a tool) the bytes go into the row itself.
     blobs = getattr(state, "blobs", None)
     blob_key: str | None = await blobs.put(raw) if blobs is not None else None
-    async with sessionmaker.begin() as session:
-        message = OutboundMessage(
-            blob_key=blob_key,
-            raw=None if blob_key is not None else raw,
-            envelope_from=envelope_from,
-            created_at=now,
-        )
-        session.add(message)
-        await session.flush()
-        await session.execute(
-            insert(OutboundTask),
-            [
-                {
-                    "message_id": message.id,
-                    "envelope_from": envelope_from,
-                    "recipients": [recipient],
-                    "domain": domain,
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                    "expires_at": expires_at,
-                }
-                for recipient, domain in zip(recipients, domains, strict=True)
-            ],
-        )
+    message = OutboundMessage(
+        blob_key=blob_key,
+        raw=None if blob_key is not None else raw,
+        envelope_from=envelope_from,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    await session.execute(
+        insert(OutboundTask),
+        [
+            {
+                "message_id": message.id,
+                "envelope_from": envelope_from,
+                "recipients": [recipient],
+                "domain": domain,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": expires_at,
+            }
+            for recipient, domain in zip(recipients, domains, strict=True)
+        ],
+    )
+
+
+def wake_outbound(state: Any) -> None:
+    """Start this process's worker at once (after the commit that queued something)."""
     wakeup = getattr(getattr(state, "outbound_worker", None), "wakeup", None)
     if isinstance(wakeup, asyncio.Event):
         wakeup.set()
