@@ -2,7 +2,8 @@
 
 - With `OTEL_ENABLED=1`, a Game -> Email call is one trace: Email's server span is the child of
   Game's httpx client span (W3C `traceparent` propagated), both exported by the in-memory
-  exporter; the SQL a request runs is in its trace.
+  exporter; the SQL and the Redis commands a request runs are in its trace (a real Redis),
+  and each app's Redis spans reach that app's exporter only.
 - A service started as the Procfile starts it (uvicorn with its `--log-config`) writes only
   JSON lines, and the line of a request carries its request id (also returned in
   `X-Request-ID`) and its trace id.
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import redis.asyncio as redis_asyncio
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,6 +28,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.exported_metrics import Running
 from tests.test_integration_game_email import ALICE, bearer, provision
 from VEZEPyCore.observability.log_config import SERVICES, config_path, render
+from VEZEPyCore.observability.redis_tracing import instrument_redis
+from VEZEPyCore.observability.tracing import build_tracer_provider
+from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.testing import free_port, serve_app
 from VEZEPyEmail.app.main import create_app as create_email_app
 from VEZEPyEmail.app.settings import EmailSettings
@@ -103,13 +108,10 @@ async def test_sql_statements_are_spans_of_the_request_that_ran_them(
     queries = [
         span
         for span in spans_of(exporter, "CLIENT")
-        if span.attributes is not None and "db.system" in span.attributes
+        if span.attributes is not None
+        and span.attributes.get("db.system") in {"sqlite", "postgresql"}
     ]
     assert queries, "no SQL spans"
-    assert {span.attributes["db.system"] for span in queries if span.attributes} <= {
-        "sqlite",
-        "postgresql",
-    }
     in_request = [
         span
         for span in queries
@@ -121,6 +123,71 @@ async def test_sql_statements_are_spans_of_the_request_that_ran_them(
     for span in queries:
         assert span.attributes is not None
         assert ALICE not in str(span.attributes["db.statement"])  # parameters never recorded
+
+
+def redis_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [
+        span
+        for span in spans_of(exporter, "CLIENT")
+        if span.attributes is not None and span.attributes.get("db.system") == "redis"
+    ]
+
+
+async def test_redis_commands_are_spans_of_the_request_that_ran_them(
+    running: Running, email_settings: EmailSettings, mint: Minter, redis_url: str
+) -> None:
+    app = create_email_app(
+        email_settings.model_copy(update={"otel_enabled": True, "redis_url": redis_url})
+    )
+    exporter = InMemorySpanExporter()
+    app.state.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with running(app) as email:
+        exporter.clear()
+        await provision(email, mint, ALICE)  # publishes the welcome mail's event on the bus
+    (server,) = spans_of(exporter, "SERVER")
+    assert server.context is not None
+    # The event goes to the mailbox's channel and the service-wide one: a PUBLISH each.
+    publishes = [span for span in redis_spans(exporter) if span.name == "PUBLISH"]
+    assert len(publishes) >= 1
+    for publish in publishes:
+        assert publish.context is not None and publish.parent is not None
+        assert publish.context.trace_id == server.context.trace_id
+        assert publish.resource.attributes["service.name"] == "veze-email"
+        assert publish.attributes is not None
+        assert publish.attributes["db.statement"] == "PUBLISH ? ?"  # channel, payload not kept
+        assert ALICE not in str(dict(publish.attributes))
+
+
+async def test_redis_spans_go_to_the_provider_of_the_span_they_run_in(redis_url: str) -> None:
+    exporters = {name: InMemorySpanExporter() for name in ("portal", "game")}
+    providers = {
+        name: build_tracer_provider(name, CoreSettings(), SimpleSpanProcessor(exporter))
+        for name, exporter in exporters.items()
+    }
+    for provider in providers.values():
+        instrument_redis(provider)
+    client = redis_asyncio.Redis.from_url(redis_url)
+    try:
+        await client.ping()  # no span of ours is current: no span at all
+        for name, provider in providers.items():
+            with provider.get_tracer("test").start_as_current_span(f"{name} request"):
+                async with client.pipeline(transaction=True) as pipe:
+                    pipe.incr(f"veze:test:tracing:{name}")
+                    pipe.delete(f"veze:test:tracing:{name}")
+                    await pipe.execute()
+                await client.get("veze:test:tracing:absent")
+    finally:
+        await client.aclose()
+    for name, exporter in exporters.items():
+        (request,) = [
+            span for span in exporter.get_finished_spans() if span.name.endswith("request")
+        ]
+        assert request.name == f"{name} request" and request.context is not None
+        commands = redis_spans(exporter)
+        assert sorted(span.name for span in commands) == ["GET", "INCRBY DEL"]  # a pipeline: one
+        for span in commands:
+            assert span.parent is not None and span.parent.span_id == request.context.span_id
+            assert span.resource.attributes["service.name"] == f"veze-{name}"
 
 
 def test_log_configs_are_what_log_config_py_writes() -> None:

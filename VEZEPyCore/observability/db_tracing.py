@@ -1,10 +1,10 @@
 """OpenTelemetry spans for the SQL a service runs through SQLAlchemy.
 
 `opentelemetry-instrumentation-sqlalchemy` would be the library for this, but the package
-index this project installs from has no release of it (nor of the Redis instrumentation), so
-this module does the part we need with SQLAlchemy's own cursor events: one CLIENT span per
-statement, a child of the request's span, named by the SQL verb, with the statement text
-(placeholders only: parameter values never reach a span) and the error when it fails.
+index this project installed from had no release of it, so this module does the part we need
+with SQLAlchemy's own cursor events: one CLIENT span per statement, a child of the request's
+span, named by the SQL verb, with the statement text (placeholders only: parameter values
+never reach a span) and the error when it fails.
 """
 
 from __future__ import annotations

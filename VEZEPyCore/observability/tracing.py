@@ -1,7 +1,9 @@
 """OpenTelemetry tracing, switched on by `OTEL_ENABLED=1`.
 
-Instruments FastAPI (server spans) and httpx (client spans, which inject `traceparent` so a
-Game -> Email call is one trace). The exporter is OTLP/HTTP when an endpoint is configured.
+Instruments FastAPI (server spans), httpx (client spans, which inject `traceparent` so a
+Game -> Email call is one trace) and Redis (`redis_tracing`: every command run inside a
+request is a span of it). SQL spans come from `db_tracing`. The exporter is OTLP/HTTP when an
+endpoint is configured.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from VEZEPyCore.observability.redis_tracing import instrument_redis
 from VEZEPyCore.settings import CoreSettings
 
 
@@ -37,6 +40,7 @@ def instrument_app(app: FastAPI, service: str, settings: CoreSettings) -> Tracer
     FastAPIInstrumentor.instrument_app(
         app, tracer_provider=provider, excluded_urls="health,metrics"
     )
+    instrument_redis(provider)
     return provider
 
 
