@@ -1,4 +1,5 @@
-"""The portal's Prometheus metrics: log-ins, tokens, provisioning backlog, live connections.
+"""The portal's Prometheus metrics: log-ins, tokens, provisioning backlog, live connections
+(the copilot's WebSockets and the header bell's notification streams).
 
 Registered on the app's own registry; every label value comes from a fixed set (anything else
 is counted as `other`, never copied from the request) and is initialised at start, so series
@@ -8,7 +9,10 @@ database at scrape time (VEZEPyCore.observability.scrape): all portal workers sh
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -35,6 +39,8 @@ TOKEN_ERRORS = (
 )
 OTHER = "other"
 PROVISIONING_TARGETS = ("email", "game")
+#: The portal's Server-Sent Events streams (the `stream` label, as Game labels its own).
+SSE_STREAMS = ("notifications",)
 
 
 def _known(value: str, allowed: tuple[str, ...]) -> str:
@@ -67,6 +73,12 @@ class PortalMetrics:
             ["endpoint"],
             registry=registry,
         )
+        self.sse_clients = Gauge(
+            "veze_sse_clients_connected",
+            "Live event streams (SSE) open now, by stream (notifications: the header bell).",
+            ["stream"],
+            registry=registry,
+        )
         self.provisioning_pending = Gauge(
             "veze_provisioning_tasks_pending",
             "Provisioning tasks not done yet, by target (read at scrape time).",
@@ -93,6 +105,8 @@ class PortalMetrics:
             for error in (*TOKEN_ERRORS, OTHER):
                 self.tokens_refused.labels(grant, error)
         self.websocket_clients.labels("/ws/copilot")
+        for stream in SSE_STREAMS:
+            self.sse_clients.labels(stream)
         for target in PROVISIONING_TARGETS:
             self.provisioning_pending.labels(target)
             self.provisioning_retrying.labels(target)
@@ -108,6 +122,20 @@ class PortalMetrics:
         self.tokens_refused.labels(
             _known(grant_type, GRANT_TYPES), _known(error, TOKEN_ERRORS)
         ).inc()
+
+    async def counted_stream(
+        self, stream: str, events: AsyncGenerator[dict[str, Any], None]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`events`, counted in `veze_sse_clients_connected{stream=...}` while the client stays."""
+        connected = self.sse_clients.labels(_known(stream, SSE_STREAMS))
+        connected.inc()
+        try:
+            # aclosing: a client that leaves closes the inner stream (its hub place) at once.
+            async with aclosing(events) as inner:
+                async for event in inner:
+                    yield event
+        finally:
+            connected.dec()
 
     async def collect_provisioning(self, app: FastAPI) -> None:
         task = ProvisioningTask

@@ -141,6 +141,11 @@ DOMAIN_PANELS: dict[str, list[Spec]] = {
             "sum(veze_websocket_clients_connected)",
             "none",
         ),
+        (
+            "Notification streams open (header bell, SSE)",
+            'sum(veze_sse_clients_connected{stream="notifications"})',
+            "none",
+        ),
     ],
     "email": [
         (

@@ -2,14 +2,15 @@
 
 Authenticated by the portal's session cookie (EventSource sends cookies on same-origin
 requests). The session is looked up with a short database session of its own: a stream that
-lasts for hours must not hold a pooled connection.
+lasts for hours must not hold a pooled connection. Open streams are counted in
+`veze_sse_clients_connected{stream="notifications"}`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from VEZEPyCore.errors import AppError, Unauthorized
 from VEZEPyUniQVerse.services.accounts.deps import current_user
+from VEZEPyUniQVerse.services.metrics import portal_metrics
 from VEZEPyUniQVerse.services.notifications.hub import NotificationHub
 
 HEARTBEAT_SECONDS = 15
@@ -35,7 +37,7 @@ async def stream_notifications(request: Request) -> EventSourceResponse:
     hub: NotificationHub = request.app.state.notifications
     hub.admit(user)  # refuse with a status code while one can still be sent
 
-    async def events() -> AsyncIterator[dict[str, Any]]:
+    async def events() -> AsyncGenerator[dict[str, Any], None]:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 tab = await stack.enter_async_context(hub.listen(user))
@@ -48,4 +50,5 @@ async def stream_notifications(request: Request) -> EventSourceResponse:
                 else:
                     yield {"event": "notification", "data": item.model_dump_json()}
 
-    return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
+    counted = portal_metrics(request.app).counted_stream("notifications", events())
+    return EventSourceResponse(counted, ping=HEARTBEAT_SECONDS)
