@@ -62,6 +62,7 @@ OTHER_READERS = {
     "EMAIL_PORT": "Procfile",
     "VEZE_HOST": "Procfile",
     "FORWARDED_ALLOW_IPS": "docker/portal.Dockerfile",
+    "WEB_CONCURRENCY": "VEZEPyCore/web/workers.py",
 }
 #: What a None default may be called in the table.
 UNSET_WORDS = ("unset", "empty")

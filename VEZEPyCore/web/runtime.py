@@ -22,6 +22,7 @@ from VEZEPyCore.observability.tracing import instrument_httpx_client
 from VEZEPyCore.services.http import ServiceClients, default_timeout
 from VEZEPyCore.services.registry import ServiceRegistry
 from VEZEPyCore.settings import CoreSettings
+from VEZEPyCore.web.workers import check_workers
 
 
 @asynccontextmanager
@@ -33,6 +34,7 @@ async def service_runtime(
     db_url: str,
     migrations: Path,
 ) -> AsyncIterator[None]:
+    check_workers(settings)  # several workers need Redis: refuse clearly, before any work
     engine = make_engine(db_url)  # first: it creates the SQLite file's folder
     instrument_engine(engine, app.state.tracer_provider)
     await upgrade_to_head(migrations, db_url)

@@ -8,12 +8,16 @@ depend on `PageUser` (sign-in required) or `OptionalPageUser`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.web.sso.config import SsoConfig, safe_next
 from VEZEPyCore.web.sso.cookies import SsoSession, session_cookie_name
 from VEZEPyCore.web.sso.deps import (
@@ -23,6 +27,7 @@ from VEZEPyCore.web.sso.deps import (
     redirect_to_sign_in,
 )
 from VEZEPyCore.web.sso.middleware import SsoCookieMiddleware
+from VEZEPyCore.web.sso.refresh import SharedRefresh
 from VEZEPyCore.web.sso.relying_party import RelyingParty
 from VEZEPyCore.web.sso.routes import router
 from VEZEPyCore.web.templates import CORE_TEMPLATES
@@ -59,4 +64,27 @@ def install_sso(app: FastAPI, config: SsoConfig) -> RelyingParty:
     app.include_router(router)
     app.add_exception_handler(SignInRequired, redirect_to_sign_in)
     app.add_middleware(SsoCookieMiddleware)
+    _share_refreshes(app, rp)
     return rp
+
+
+def _share_refreshes(app: FastAPI, rp: RelyingParty) -> None:
+    """With Redis, refreshes are single-flight across workers for the app's lifespan."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            settings: CoreSettings = app.state.settings
+            if settings.redis_url:
+                rp.shared_refresh = SharedRefresh.from_url(
+                    settings.redis_url, service=rp.service, codec=rp.codec(settings)
+                )
+            try:
+                yield state
+            finally:
+                if rp.shared_refresh is not None:
+                    await rp.shared_refresh.close()
+                    rp.shared_refresh = None
+
+    app.router.lifespan_context = lifespan

@@ -4,7 +4,8 @@ The session lives in the browser (a signed cookie), so any worker or replica can
 request. A refresh rotates the refresh token (the portal treats a reused one as theft and
 revokes the whole family), so concurrent requests of one browser must not refresh with the
 same token twice: refreshes are single-flight per refresh token in this process, and the
-result is kept for a minute for the requests that arrive with the old cookie.
+result is kept for a minute for the requests that arrive with the old cookie. With Redis the
+single flight spans every worker and replica (`refresh.SharedRefresh`, ADR 0019).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from VEZEPyCore.web.sso.provider import (
     TokenSet,
     pkce_s256,
 )
+from VEZEPyCore.web.sso.refresh import RefreshUnavailable, SharedRefresh
 
 logger = logging.getLogger("veze.sso")
 
@@ -74,6 +76,8 @@ class RelyingParty:
         self._provider: ProviderClient | None = None
         self._refreshed: dict[str, tuple[float, SsoSession | None]] = {}
         self._refresh_locks: dict[str, asyncio.Lock] = {}
+        #: Cross-worker single flight, set for the app's lifespan when Redis is configured.
+        self.shared_refresh: SharedRefresh | None = None
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -357,7 +361,7 @@ class RelyingParty:
                     found, result = self._recent_refresh(key)
                     if not found:
                         try:
-                            result = await self._refresh(connection, session)
+                            result = await self._refresh_everywhere_once(connection, session)
                         except (UpstreamUnavailable, UpstreamTimeout):
                             if session.seconds_left() > 0:
                                 return session  # the portal is down; the token still works
@@ -370,6 +374,29 @@ class RelyingParty:
             return None
         self.store_session(connection, result)
         return result
+
+    async def _refresh_everywhere_once(
+        self, connection: HTTPConnection, session: SsoSession
+    ) -> SsoSession | None:
+        """Refresh through the shared single flight when there is one (several workers)."""
+        shared = self.shared_refresh
+        if shared is None or session.refresh_token is None:
+            return await self._refresh(connection, session)
+        try:
+            return await shared.run(
+                session.refresh_token,
+                lambda: self._refresh(connection, session),
+                max_age=self.config.session_max_age_seconds,
+            )
+        except RefreshUnavailable as exc:
+            if session.seconds_left() > 0:
+                # Refreshing alone could race another worker into the portal's reuse
+                # detection; the access token still works (the caller keeps it), so a
+                # later request tries again.
+                logger.warning("shared refresh at %s unavailable (%s): later", self.service, exc)
+                raise UpstreamUnavailable("the shared refresh is unavailable") from exc
+            logger.warning("shared refresh at %s unavailable (%s): alone", self.service, exc)
+            return await self._refresh(connection, session)
 
     async def _refresh(self, connection: HTTPConnection, session: SsoSession) -> SsoSession | None:
         assert session.refresh_token is not None
