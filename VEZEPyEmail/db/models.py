@@ -128,3 +128,27 @@ class OutboundTask(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SendIdempotency(Base):
+    """The first result of a send made with an `Idempotency-Key`, so a retry gets it back.
+
+    Written in the send's own transaction: the key is claimed exactly when the send commits.
+    Rows live for a bounded time (`expires_at`); expired ones are ignored and swept.
+    """
+
+    __tablename__ = "send_idempotency"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "key", name="uq_send_idempotency_mailbox_key"),
+        Index("ix_send_idempotency_expires", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    #: SHA-256 of what the request asked for, so the same key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    #: The SendRead the first request answered, as JSON.
+    response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

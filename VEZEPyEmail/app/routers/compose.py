@@ -7,28 +7,14 @@ across `PUT`s (autosave), and is purged when sent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from VEZEPyCore.auth.principal import Principal
-from VEZEPyCore.errors import NotFound
-from VEZEPyCore.security.ratelimit import RateLimiter
-from VEZEPyEmail.app.deps import (
-    BlobsDep,
-    BusDep,
-    ConnectionDep,
-    MessageIdPath,
-    SessionDep,
-    SettingsDep,
-)
+from VEZEPyCore.web.openapi import refusal
+from VEZEPyEmail.app.deps import BlobsDep, ConnectionDep, MessageIdPath, SessionDep, SettingsDep
 from VEZEPyEmail.app.security import ReadPrincipal, SendPrincipal
-from VEZEPyEmail.app.settings import EmailSettings
-from VEZEPyEmail.services.compose import drafts, flows, service
-from VEZEPyEmail.services.compose.build import Composition, build_message, render
-from VEZEPyEmail.services.compose.errors import ComposeInvalid
+from VEZEPyEmail.services.compose import flows, idempotency, service
 from VEZEPyEmail.services.compose.schemas import (
     ComposeLimitsRead,
     ComposeRead,
@@ -36,11 +22,8 @@ from VEZEPyEmail.services.compose.schemas import (
     MessageCompose,
     SendRead,
 )
-from VEZEPyEmail.services.compose.service import Sender
-from VEZEPyEmail.services.compose.source import StoredMessage, load_message
-from VEZEPyEmail.services.store.blobs import BlobStore
+from VEZEPyEmail.services.compose.source import load_message
 from VEZEPyEmail.services.uploads.store import UploadStore
-from VEZEPyEmail.streaming.events import publish_mail_event
 
 #: Beyond the services' 1 MiB default: a message's text and HTML bodies may each hold
 #: `MAX_TEXT` characters; the message itself is then held to `max_message_bytes`.
@@ -52,6 +35,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such draft or message of the caller's"},
     422: {"description": "A field is invalid: `field` names it (e.g. `to[1]`, `attachments`)"},
 }
+KEY_REFUSAL = "the Idempotency-Key header is not 1-255 visible ASCII characters"
+DRAFT_SEND_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    400: refusal(KEY_REFUSAL[0].upper() + KEY_REFUSAL[1:]),
+    409: refusal("A send with this Idempotency-Key is still in progress"),
+    422: refusal(
+        "A field is invalid (`field` names it), or the Idempotency-Key was already used for a "
+        "different request (`idempotency_key_reused`)"
+    ),
+    429: {"description": "Too many messages sent; see Retry-After"},
+}
+SEND_ERRORS = {**DRAFT_SEND_ERRORS, 400: refusal(f"The body could not be parsed, or {KEY_REFUSAL}")}
+REPLAYED = "Idempotent-Replayed"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="Makes the send safe to retry: the same key (per user, for 24 hours) "
+        "returns the first result, with `Idempotent-Replayed: true`, and sends nothing again; "
+        "the same key with a different request is refused with 422.",
+    ),
+]
 
 
 def _uploads(request: Request) -> UploadStore:
@@ -59,78 +64,10 @@ def _uploads(request: Request) -> UploadStore:
     return store
 
 
-async def _rate_limit(request: Request, settings: EmailSettings, address: str) -> None:
-    limiter: RateLimiter = request.app.state.send_limiter
-    decision = await limiter.hit(
-        f"send:{address}",
-        limit=settings.send_rate_limit,
-        window_seconds=settings.send_rate_window_seconds,
-    )
-    decision.raise_if_refused("messages sent")
-
-
-async def _own_draft(
-    connection: ConnectionDep, blobs: BlobStore, principal: Principal, draft_id: int
-) -> StoredMessage:
-    draft = await load_message(connection, blobs, message_id=draft_id, principal=principal)
-    if not draft.row["draft"] or draft.address != (principal.address or "").lower():
-        raise NotFound("no such draft")
-    return draft
-
-
-async def _draft_message(
-    request: Request,
-    connection: AsyncConnection,
-    blobs: BlobStore,
-    principal: Principal,
-    body: MessageCompose,
-    settings: EmailSettings,
-) -> tuple[Sender, bytes]:
-    """The caller's mailbox and the draft's raw bytes (From is always the caller)."""
-    sender = await service.sender_of(connection, principal=principal, settings=settings)
-    composition = await service.compose(
-        connection,
-        blobs,
-        _uploads(request),
-        principal=principal,
-        sender=sender,
-        body=body,
-        settings=settings,
-        for_sending=False,
-    )
-    return sender, _draft_bytes(composition, settings)
-
-
-def _draft_bytes(composition: Composition, settings: EmailSettings) -> bytes:
-    raw = render(
-        build_message(composition, date=datetime.now(UTC), message_id=None, include_bcc=True)
-    )
-    if len(raw) > settings.max_message_bytes:
-        raise ComposeInvalid(
-            "attachments",
-            f"attachments: the draft would exceed {settings.max_message_bytes} bytes",
-            code="message_too_large",
-        )
-    return raw
-
-
-async def _draft_read(
-    request: Request, draft_id: int, body: MessageCompose, owner: str
-) -> DraftRead:
-    return DraftRead(
-        id=draft_id,
-        to=body.to,
-        cc=body.cc,
-        bcc=body.bcc,
-        subject=body.subject,
-        text=body.text,
-        html=body.html,
-        attachments=await service.upload_reads(
-            _uploads(request), owner=owner, ids=body.attachments
-        ),
-        in_reply_to=body.in_reply_to,
-        forward_of=body.forward_of,
-    )
+def _sent(response: Response, outcome: flows.SendOutcome) -> SendRead:
+    if outcome.replayed:
+        response.headers[REPLAYED] = "true"
+    return outcome.result
 
 
 @router.get("/api/compose/limits", response_model=ComposeLimitsRead, summary="Limits of composing")
@@ -154,41 +91,19 @@ async def get_compose_limits(principal: ReadPrincipal, settings: SettingsDep) ->
     responses=ERRORS,
 )
 async def create_draft(
-    request: Request,
-    body: MessageCompose,
-    principal: SendPrincipal,
-    session: SessionDep,
-    settings: SettingsDep,
-    blobs: BlobsDep,
-    bus: BusDep,
+    request: Request, body: MessageCompose, principal: SendPrincipal, session: SessionDep
 ) -> DraftRead:
     """Stored as a message in Drafts with \\Draft; attachments are embedded, so the uploads
     may expire. Recipients may be empty; each given address must be valid."""
-    connection = await session.connection()
-    sender, raw = await _draft_message(request, connection, blobs, principal, body, settings)
-    draft_id = await drafts.create_draft(
-        session, blobs, mailbox_id=sender.mailbox_id, raw=raw, address=sender.address
-    )
-    await session.commit()
-    await publish_mail_event(
-        bus, sender.address, "message.created", id=draft_id, folder=drafts.DRAFTS
-    )
-    return await _draft_read(request, draft_id, body, sender.address)
+    return await flows.save_draft(request.app.state, session, principal=principal, body=body)
 
 
 @router.get(
     "/api/drafts/{draft_id}", response_model=DraftRead, summary="Read a draft", responses=ERRORS
 )
-async def get_draft(
-    request: Request,
-    draft_id: MessageId,
-    principal: SendPrincipal,
-    connection: ConnectionDep,
-    blobs: BlobsDep,
-) -> DraftRead:
+async def get_draft(request: Request, draft_id: MessageId, principal: SendPrincipal) -> DraftRead:
     """The editable fields; attachments come back as fresh uploads of the caller."""
-    draft = await _own_draft(connection, blobs, principal, draft_id)
-    return await service.draft_fields(draft, _uploads(request))
+    return await flows.read_draft(request.app.state, principal=principal, draft_id=draft_id)
 
 
 @router.put(
@@ -203,21 +118,11 @@ async def replace_draft(
     body: MessageCompose,
     principal: SendPrincipal,
     session: SessionDep,
-    settings: SettingsDep,
-    blobs: BlobsDep,
-    bus: BusDep,
 ) -> DraftRead:
-    connection = await session.connection()
-    await _own_draft(connection, blobs, principal, draft_id)
-    sender, raw = await _draft_message(request, connection, blobs, principal, body, settings)
-    await drafts.replace_draft(
-        session, blobs, draft_id=draft_id, mailbox_id=sender.mailbox_id, raw=raw
+    """The draft's new content (autosave); its id stays the same."""
+    return await flows.save_draft(
+        request.app.state, session, principal=principal, body=body, draft_id=draft_id
     )
-    await session.commit()
-    await publish_mail_event(
-        bus, sender.address, "message.updated", id=draft_id, folder=drafts.DRAFTS
-    )
-    return await _draft_read(request, draft_id, body, sender.address)
 
 
 @router.delete(
@@ -228,16 +133,10 @@ async def replace_draft(
     responses=ERRORS,
 )
 async def delete_draft(
-    draft_id: MessageId,
-    principal: SendPrincipal,
-    session: SessionDep,
-    blobs: BlobsDep,
-    bus: BusDep,
+    request: Request, draft_id: MessageId, principal: SendPrincipal, session: SessionDep
 ) -> Response:
-    draft = await _own_draft(await session.connection(), blobs, principal, draft_id)
-    await drafts.remove_draft(session, draft_id=draft_id)
-    await session.commit()
-    await publish_mail_event(bus, draft.address, "message.removed", id=draft_id)
+    """Purged, not moved to Trash."""
+    await flows.discard_draft(request.app.state, session, principal=principal, draft_id=draft_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -246,29 +145,24 @@ async def delete_draft(
     response_model=SendRead,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a saved draft",
-    responses={**ERRORS, 429: {"description": "Too many messages sent; see Retry-After"}},
+    responses=DRAFT_SEND_ERRORS,
 )
 async def send_draft(
     request: Request,
+    response: Response,
     draft_id: MessageId,
     principal: SendPrincipal,
-    connection: ConnectionDep,
-    settings: SettingsDep,
-    blobs: BlobsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> SendRead:
-    """As `POST /api/send` with the draft's fields; the draft is purged once sent."""
-    draft = await _own_draft(connection, blobs, principal, draft_id)
-    sender = await service.sender_of(connection, principal=principal, settings=settings)
-    await _rate_limit(request, settings, sender.address)
-    composition = service.composition_of_draft(draft, sender)
-    await connection.rollback()  # no read transaction held open across the deliveries
-    return await flows.send_composition(
+    """As `POST /api/send` with the draft's fields; the draft is purged in the same
+    transaction as the send, so a draft is sent once even when two requests race."""
+    outcome = await flows.send_draft(
         request.app.state,
-        composition=composition,
-        sender=sender,
-        fields=service.composition_fields(composition),
+        principal=principal,
         draft_id=draft_id,
+        idempotency_key=idempotency_key,
     )
+    return _sent(response, outcome)
 
 
 @router.post(
@@ -276,39 +170,23 @@ async def send_draft(
     response_model=SendRead,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a message",
-    responses={**ERRORS, 429: {"description": "Too many messages sent; see Retry-After"}},
+    responses=SEND_ERRORS,
 )
 async def send_message(
     request: Request,
+    response: Response,
     body: MessageCompose,
     principal: SendPrincipal,
-    connection: ConnectionDep,
-    settings: SettingsDep,
-    blobs: BlobsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> SendRead:
     """Local recipients get it now (`delivered`), remote ones through the outbound queue
-    (`queued`, DKIM-signed on the way out); a copy lands in the sender's Sent folder. An
-    unknown local recipient is refused (422) before anything is sent."""
-    sender = await service.sender_of(connection, principal=principal, settings=settings)
-    await _rate_limit(request, settings, sender.address)
-    composition = await service.compose(
-        connection,
-        blobs,
-        _uploads(request),
-        principal=principal,
-        sender=sender,
-        body=body,
-        settings=settings,
-        for_sending=True,
+    (`queued`, DKIM-signed on the way out); a copy lands in the sender's Sent folder. All of
+    it commits together or not at all. An unknown local recipient is refused (422) before
+    anything is sent."""
+    outcome = await flows.send_new(
+        request.app.state, principal=principal, body=body, idempotency_key=idempotency_key
     )
-    await connection.rollback()
-    return await flows.send_composition(
-        request.app.state,
-        composition=composition,
-        sender=sender,
-        fields=service.request_fields(body),
-        used_uploads=list(body.attachments),
-    )
+    return _sent(response, outcome)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from VEZEPyCore.auth import scopes
 from VEZEPyCore.auth.deps import check_scopes
@@ -29,6 +30,7 @@ from VEZEPyEmail.services.folders import service as folders
 from VEZEPyEmail.services.messages import detail
 from VEZEPyEmail.services.messages.service import mailbox_id_for
 from VEZEPyEmail.services.search.parser import MAX_QUERY_LENGTH
+from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.webmail import frame, images, listing, reader, sidebar, text
 
 router = APIRouter(prefix="/ui/mail", tags=["pages"], include_in_schema=False)
@@ -170,6 +172,24 @@ def render_page(request: Request, context: dict[str, Any]) -> HTMLResponse:
     return response
 
 
+async def _read(
+    viewer: Viewer, connection: AsyncConnection, blobs: BlobStore, message_id: int
+) -> reader.Reading:
+    """The viewer's message `message_id` as the reader shows it (404 when not theirs)."""
+    mailbox_id = await mailbox_id_for(connection, address=viewer.address)
+    return await reader.read_message(
+        connection, blobs, principal=viewer.principal, mailbox_id=mailbox_id, message_id=message_id
+    )
+
+
+def _reader_partial(request: Request, template: str, reading: reader.Reading) -> HTMLResponse:
+    return _partial(
+        request,
+        template,
+        {"reading": reading, "csrf": csrf_token(request), "sandbox": frame.IFRAME_SANDBOX},
+    )
+
+
 @router.get("", response_class=HTMLResponse)
 async def mail_page(
     request: Request,
@@ -260,15 +280,8 @@ async def reader_partial(
     message_id: MessageId,
 ) -> HTMLResponse:
     """The reading pane: the message, its conversation, its attachments."""
-    mailbox_id = await mailbox_id_for(connection, address=viewer.address)
-    reading = await reader.read_message(
-        connection, blobs, principal=viewer.principal, mailbox_id=mailbox_id, message_id=message_id
-    )
-    return _partial(
-        request,
-        "webmail/_reader.html",
-        {"reading": reading, "csrf": csrf_token(request), "sandbox": frame.IFRAME_SANDBOX},
-    )
+    reading = await _read(viewer, connection, blobs, message_id)
+    return _reader_partial(request, "webmail/_reader.html", reading)
 
 
 @router.get("/messages/{message_id}/body", response_class=HTMLResponse)
@@ -280,15 +293,8 @@ async def message_body(
     message_id: MessageId,
 ) -> HTMLResponse:
     """One message of a conversation expanded in place: body, image notice, attachments."""
-    mailbox_id = await mailbox_id_for(connection, address=viewer.address)
-    reading = await reader.read_message(
-        connection, blobs, principal=viewer.principal, mailbox_id=mailbox_id, message_id=message_id
-    )
-    return _partial(
-        request,
-        "webmail/_body.html",
-        {"reading": reading, "csrf": csrf_token(request), "sandbox": frame.IFRAME_SANDBOX},
-    )
+    reading = await _read(viewer, connection, blobs, message_id)
+    return _reader_partial(request, "webmail/_body.html", reading)
 
 
 @router.get("/messages/{message_id}/frame")
@@ -299,10 +305,7 @@ async def message_frame(
     message_id: MessageId,
 ) -> Response:
     """The HTML body as its own document, for the sandboxed iframe, under a strict CSP."""
-    mailbox_id = await mailbox_id_for(connection, address=viewer.address)
-    reading = await reader.read_message(
-        connection, blobs, principal=viewer.principal, mailbox_id=mailbox_id, message_id=message_id
-    )
+    reading = await _read(viewer, connection, blobs, message_id)
     document, _blocked = frame.document(reading.message.html, images_allowed=reading.images_allowed)
     return HTMLResponse(
         document.html,
@@ -368,15 +371,5 @@ async def allow_images(
             status_code=303,
             headers=NO_STORE,
         )
-    reading = await reader.read_message(
-        await session.connection(),
-        blobs,
-        principal=viewer.principal,
-        mailbox_id=mailbox_id,
-        message_id=message_id,
-    )
-    return _partial(
-        request,
-        "webmail/_reader.html",
-        {"reading": reading, "csrf": csrf_token(request), "sandbox": frame.IFRAME_SANDBOX},
-    )
+    reading = await _read(viewer, await session.connection(), blobs, message_id)
+    return _reader_partial(request, "webmail/_reader.html", reading)

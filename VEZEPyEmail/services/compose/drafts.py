@@ -80,7 +80,12 @@ async def replace_draft(
     await session.flush()
 
 
-async def remove_draft(session: AsyncSession, *, draft_id: int) -> None:
-    """Drafts are purged, not moved to Trash: the sent message or nothing replaces them."""
-    await session.execute(delete(Message).where(Message.id == draft_id, Message.draft.is_(True)))
+async def remove_draft(session: AsyncSession, *, draft_id: int) -> bool:
+    """Drafts are purged, not moved to Trash: the sent message or nothing replaces them.
+
+    False when there was no such draft (already sent or discarded by another request)."""
+    result = await session.execute(
+        delete(Message).where(Message.id == draft_id, Message.draft.is_(True))
+    )
     await session.flush()
+    return bool(getattr(result, "rowcount", 0))
