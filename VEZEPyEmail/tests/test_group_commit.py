@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox, Message
-from VEZEPyEmail.services.delivery import local
+from VEZEPyEmail.db.sieve import SieveScript
+from VEZEPyEmail.services.delivery import batch_filing, group_commit, local
+from VEZEPyEmail.services.delivery.batch_filing import BatchFiling
 from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
 from VEZEPyEmail.tests.smtp_support import smtp_settings
 
@@ -99,6 +102,8 @@ async def test_a_failing_delivery_fails_alone(
         return result
 
     monkeypatch.setattr(local, "file_delivery", failing_for_seven)
+    # Every delivery takes the one-by-one path (the set-based path is tested below).
+    monkeypatch.setattr(group_commit, "file_plain_deliveries", _nothing_filed_set_based)
     results = await asyncio.gather(
         *(_deliver(committer, n) for n in range(12)), return_exceptions=True
     )
@@ -106,6 +111,103 @@ async def test_a_failing_delivery_fails_alone(
     assert failed == [7]
     # The failed one left nothing behind (its savepoint rolled back); the others are stored.
     assert await _subjects(app) == sorted(f"batch {n}" for n in range(12) if n != 7)
+
+
+async def _nothing_filed_set_based(
+    session: AsyncSession, batch: Sequence[local.PreparedDelivery]
+) -> BatchFiling:
+    return BatchFiling(remaining=list(range(len(batch))))
+
+
+async def _rows(app: FastAPI) -> list[dict[str, Any]]:
+    """Erin's test messages as stored, without what differs between two deliveries."""
+    async with app.state.sessionmaker() as session:
+        found = await session.scalars(
+            select(Message)
+            .join(Mailbox, Mailbox.id == Message.mailbox_id)
+            .where(Mailbox.address == ERIN, Message.subject.startswith("batch "))
+            .order_by(Message.subject)
+        )
+        return [
+            {
+                column.key: getattr(row, column.key)
+                for column in Message.__table__.columns
+                # The test messages have no Date: both take the time of delivery.
+                if column.key not in ("id", "received_at", "date")
+            }
+            for row in found.all()
+        ]
+
+
+async def test_set_based_and_one_by_one_filing_store_the_same_rows(
+    app: FastAPI, committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await asyncio.gather(*(_deliver(committer, n) for n in range(6)))
+    set_based = await _rows(app)
+    assert committer.filed == 6 and len(set_based) == 6
+    async with app.state.sessionmaker() as session:
+        await session.execute(delete(Message).where(Message.subject.startswith("batch ")))
+        await session.commit()
+    monkeypatch.setattr(group_commit, "file_plain_deliveries", _nothing_filed_set_based)
+    await asyncio.gather(*(_deliver(committer, n) for n in range(6)))
+    assert await _rows(app) == set_based
+
+
+async def test_the_same_message_id_is_stored_once_within_a_batch_and_across_batches(
+    app: FastAPI, committer: GroupCommitter
+) -> None:
+    first = await _deliver(committer, 1)
+    results = await asyncio.gather(*(_deliver(committer, n % 2) for n in range(10)))
+    zeros = [result[0] for n, result in enumerate(results) if n % 2 == 0]
+    ones = [result[0] for n, result in enumerate(results) if n % 2 == 1]
+    assert all(copy.duplicate and copy.id == first[0].id for copy in ones)
+    assert len({copy.id for copy in zeros}) == 1  # one row; the others point at it
+    assert sum(not copy.duplicate for copy in zeros) == 1
+    assert await _subjects(app) == ["batch 0", "batch 1"]
+
+
+async def test_a_failing_set_based_step_falls_back_to_one_by_one_filing(
+    app: FastAPI, committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_folder(session: AsyncSession, **_: Any) -> None:
+        raise RuntimeError("folder lookup failed")
+
+    monkeypatch.setattr(batch_filing, "ensure_folder", broken_folder)
+    results = await asyncio.gather(*(_deliver(committer, n) for n in range(8)))
+    assert all(len(result) == 1 and not result[0].duplicate for result in results)
+    assert await _subjects(app) == sorted(f"batch {n}" for n in range(8))
+
+
+async def test_rules_and_replies_are_filed_one_by_one_and_keep_their_meaning(
+    app: FastAPI, committer: GroupCommitter
+) -> None:
+    async with app.state.sessionmaker() as session:
+        mailbox_id = await session.scalar(select(Mailbox.id).where(Mailbox.address == ERIN))
+        now = datetime.now(UTC)
+        session.add(
+            SieveScript(
+                mailbox_id=mailbox_id,
+                script='require "fileinto";\nif header :contains "subject" "batch 3" '
+                '{ fileinto "Lists"; }\n',
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await session.commit()
+    reply = (
+        f"From: frank@sender.example\r\nTo: {ERIN}\r\nSubject: batch reply\r\n"
+        "Message-ID: <batch-reply@sender.example>\r\n"
+        "In-Reply-To: <batch-2@sender.example>\r\n\r\nreply\r\n"
+    ).encode()
+    await _deliver(committer, 2)
+    await asyncio.gather(
+        *(_deliver(committer, n) for n in (3, 4)),
+        committer.deliver(raw=reply, envelope_from="frank@sender.example", recipients=[ERIN]),
+    )
+    rows = {row["subject"]: row for row in await _rows(app)}
+    assert rows["batch 3"]["folder"] == "Lists"  # the rules ran
+    assert rows["batch 4"]["folder"] == "INBOX"
+    assert rows["batch reply"]["thread_id"] == "<batch-2@sender.example>"
 
 
 async def test_a_failed_commit_fails_its_whole_batch(

@@ -25,7 +25,12 @@ from VEZEPyEmail.services.checks.auth import (
     check_spf,
     safe,
 )
-from VEZEPyEmail.services.checks.dns import DnsTempError, Resolver, dnspython_resolver
+from VEZEPyEmail.services.checks.dns import (
+    DnsTempError,
+    Resolver,
+    dnspython_resolver,
+    shared_resolver,
+)
 from VEZEPyEmail.services.checks.spam import (
     JUNK_THRESHOLD,
     MAX_BODY_CHARS,
@@ -176,7 +181,8 @@ async def analyze_inbound(
 ) -> InboundAnalysis:
     """SPF, DKIM, DMARC and a spam score for one inbound message. Never raises.
 
-    `resolver` answers every DNS question (default: the system's nameservers, 2 s per lookup);
+    `resolver` answers every DNS question (default: the process's caching resolver over the
+    system's nameservers, 2 s per lookup);
     the work runs in a thread because pyspf and dkimpy are synchronous.
     """
     authserv_id = settings.smtp_hostname
@@ -189,7 +195,7 @@ async def analyze_inbound(
                 helo,
                 envelope_from,
                 authserv_id,
-                resolver or dnspython_resolver(),
+                resolver or shared_resolver(),
             ),
             timeout=ANALYSIS_TIMEOUT_SECONDS,
         )

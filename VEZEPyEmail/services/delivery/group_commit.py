@@ -2,7 +2,8 @@
 
 Each caller validates its message and fsyncs its blob itself (concurrently, as before); the
 rows of every delivery waiting at that moment are then filed by one writer in one
-transaction, each inside its own savepoint, and committed once. A caller returns only after
+transaction and committed once: plain deliveries together, set-based (batch_filing.py), the
+others each inside its own savepoint. A caller returns only after
 the commit that holds its rows, so the SMTP 250 still follows a durable store
 (RFC 5321 section 6.1). A delivery that fails while being filed is rolled back to its
 savepoint and fails alone; a failed commit fails every delivery of its batch (the SMTP layer
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyEmail.services.delivery import local
+from VEZEPyEmail.services.delivery.batch_filing import file_plain_deliveries
 from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
 from VEZEPyEmail.services.sieve import delivery as sieve
 
@@ -119,7 +121,11 @@ class GroupCommitter:
         try:
             async with sessionmaker() as session:
                 await begin_as_writer(session)
-                for waiting in batch:
+                # Plain deliveries first, set-based (batch_filing.py); the rest one by one.
+                plain = await file_plain_deliveries(session, [w.prepared for w in batch])
+                for index, delivered in plain.filed.items():
+                    filed.append((batch[index], (delivered, [])))
+                for waiting in (batch[index] for index in plain.remaining):
                     try:
                         async with session.begin_nested():
                             result = await local.file_delivery(

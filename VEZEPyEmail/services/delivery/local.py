@@ -220,10 +220,9 @@ async def file_delivery(
     session: AsyncSession, state: DeliveryState | Any, prepared: PreparedDelivery
 ) -> tuple[list[DeliveredMessage], list[sieve.Plan]]:
     """Add the rows of `prepared` in the caller's writer transaction; the caller commits."""
-    stored, key, summary, now = prepared.stored, prepared.key, prepared.summary, prepared.now
+    stored, key, summary = prepared.stored, prepared.key, prepared.summary
     addresses, envelope_from = prepared.addresses, prepared.envelope_from
-    folder, seen, spam_score = prepared.folder, prepared.seen, prepared.spam_score
-    prepend_headers = prepared.prepend_headers
+    folder, seen = prepared.folder, prepared.seen
     settings = state.settings
     delivered: list[DeliveredMessage] = []
     plans: list[sieve.Plan] = []
@@ -261,33 +260,13 @@ async def file_delivery(
             message_id_header = summary.message_id_header if index == 0 else None
             await ensure_folder(session, mailbox_id=mailbox_id, name=copy.folder)
             row = Message(
-                mailbox_id=mailbox_id,
-                folder=copy.folder,
-                # Only the first copy carries the Message-ID (the duplicate guard), as an
-                # API copy does.
-                message_id_header=message_id_header,
-                subject=summary.subject,
-                from_addr=summary.from_addr,
-                to_addrs=summary.to_addrs,
-                cc_addrs=summary.cc_addrs,
-                date=summary.date or now,
-                received_at=now,
-                snippet=summary.snippet,
-                body_text=summary.body_text,
-                size=len(stored),
-                seen=copy.seen,
-                flagged=copy.flagged,
-                answered=copy.answered,
-                draft=copy.draft,
-                spam_score=spam_score,
-                labels=list(copy.labels),
-                blob_key=key,
-                in_reply_to=summary.in_reply_to,
-                references_header=summary.references_header,
-                thread_id=thread_id,
-                has_attachments=summary.has_attachments,
-                envelope_from=clean_text(_normalise(envelope_from), 320),
-                auth_results=_auth_results(prepend_headers),
+                **message_values(
+                    prepared,
+                    mailbox_id=mailbox_id,
+                    copy=copy,
+                    message_id_header=message_id_header,
+                    thread_id=thread_id,
+                )
             )
             try:
                 async with session.begin_nested():
@@ -340,6 +319,46 @@ async def finish_delivery(
     await sieve.after_commit(
         state, plans, stored=stored, envelope_from=envelope_from, deliver=deliver_local
     )
+
+
+def message_values(
+    prepared: PreparedDelivery,
+    *,
+    mailbox_id: int,
+    copy: sieve.Copy,
+    message_id_header: str | None,
+    thread_id: str | None,
+) -> dict[str, Any]:
+    """The `messages` row of one stored copy (both filing paths build it here)."""
+    summary = prepared.summary
+    return {
+        "mailbox_id": mailbox_id,
+        "folder": copy.folder,
+        # Only the first copy carries the Message-ID (the duplicate guard), as an API copy does.
+        "message_id_header": message_id_header,
+        "subject": summary.subject,
+        "from_addr": summary.from_addr,
+        "to_addrs": summary.to_addrs,
+        "cc_addrs": summary.cc_addrs,
+        "date": summary.date or prepared.now,
+        "received_at": prepared.now,
+        "snippet": summary.snippet,
+        "body_text": summary.body_text,
+        "size": len(prepared.stored),
+        "seen": copy.seen,
+        "flagged": copy.flagged,
+        "answered": copy.answered,
+        "draft": copy.draft,
+        "spam_score": prepared.spam_score,
+        "labels": list(copy.labels),
+        "blob_key": prepared.key,
+        "in_reply_to": summary.in_reply_to,
+        "references_header": summary.references_header,
+        "thread_id": thread_id,
+        "has_attachments": summary.has_attachments,
+        "envelope_from": clean_text(_normalise(prepared.envelope_from), 320),
+        "auth_results": _auth_results(prepared.prepend_headers),
+    }
 
 
 def _auth_results(headers: Sequence[tuple[str, str]]) -> str:
