@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+
+from VEZEPyCore.db.engine import database_unavailable
+
+log = logging.getLogger(__name__)
+#: What a 503 for an unreachable database or Redis asks the client to wait (RFC 9110 10.2.3).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 
 class AppError(Exception):
@@ -71,6 +82,10 @@ class UpstreamUnavailable(AppError):
 
 class UpstreamTimeout(AppError):
     status_code, code = 504, "upstream_timeout"
+
+
+class ServiceUnavailable(AppError):
+    status_code, code = 503, "service_unavailable"
 
 
 class ErrorBody(BaseModel):
@@ -135,7 +150,33 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     return JSONResponse({"detail": _printable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
+def _unavailable(code: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, detail),
+        status_code=503,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> Response:
+    """An unreachable database is a 503 the client may retry; any other DB error stays a 500."""
+    if not database_unavailable(exc):
+        raise exc
+    log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return _unavailable("database_unavailable", "the database is unavailable; try again shortly")
+
+
+async def _handle_redis_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        raise exc
+    log.warning("redis unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return _unavailable("redis_unavailable", "a shared store is unavailable; try again shortly")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
+    # Dependencies that went away answer 503 with the usual shape, not a 500 traceback.
+    app.add_exception_handler(DBAPIError, _handle_database_error)
+    app.add_exception_handler(RedisError, _handle_redis_error)
     app.add_exception_handler(HTTPException, _handle_http_exception)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)

@@ -1,18 +1,55 @@
-"""Async engines for SQLite (embedded default) and PostgreSQL (scale-out)."""
+"""Async engines for SQLite (embedded default) and PostgreSQL (scale-out).
+
+PostgreSQL may restart under a running service (ADR 0018). The pool then heals by itself:
+`pool_pre_ping` tests each connection as it is checked out and replaces one the restart killed,
+so the first request after the restart already succeeds. While the server is away a connect
+fails within `PG_CONNECT_TIMEOUT_SECONDS` as the DBAPI's OperationalError (asyncpg alone would
+raise a bare OSError), and `database_unavailable` tells such failures from bad statements, so
+the HTTP layer answers 503 rather than 500.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+#: A connect to PostgreSQL that takes longer than this fails (asyncpg's default is 60 s).
+PG_CONNECT_TIMEOUT_SECONDS = 5.0
+
+#: asyncpg's errors that mean "the server or the link went away", not "the statement is bad".
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,  # 57P01: a fast shutdown ended the session
+    asyncpg.CrashShutdownError,  # 57P02: another backend crashed, sessions reset
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,  # "connection is closed" after the server went away
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database could not be reached (a retry later may work)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, *_CONNECTION_LOST)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_sqlite(url: str) -> bool:
@@ -27,9 +64,33 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_timeout=10, **kwargs
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=10,
+        connect_args={"timeout": PG_CONNECT_TIMEOUT_SECONDS},
+        **kwargs,
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
+    return engine
+
+
+def _connect_or_operational_error(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Connect; a refused, reset or timed-out connect raises the DBAPI's OperationalError.
+
+    PEP 249 (and psycopg) report an unreachable server that way; asyncpg raises the bare OSError
+    or TimeoutError, which SQLAlchemy passes through unwrapped. This way it is a DBAPIError like
+    every other database failure, and `database_unavailable` recognises it by its cause.
+    """
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as exc:
+        # SQLAlchemy wraps the DBAPI's own error as sqlalchemy.exc.OperationalError.
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc!r}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
