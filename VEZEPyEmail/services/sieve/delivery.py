@@ -11,6 +11,8 @@ keep leave it in Junk, an explicit `fileinto` moves it. Redirect and vacation ar
 performed for junk (forwarding or answering spam harms the domain's reputation); the copy is
 kept in Junk instead.
 
+Remote redirects leave with an SRS-rewritten envelope sender (services/srs).
+
 Loops (RFC 5228 section 10): a redirected copy carries `Delivered-To: <user>`; a message that
 already names this user in Delivered-To, or has passed MAX_HOPS such headers, is not
 redirected again but kept.
@@ -36,6 +38,7 @@ from VEZEPyEmail.services.outbound.queue import enqueue_outbound
 from VEZEPyEmail.services.sieve import vacation
 from VEZEPyEmail.services.sieve.cache import ProgramCache, cache_on
 from VEZEPyEmail.services.sieve.evaluate import MessageView, Outcome, evaluate
+from VEZEPyEmail.services.srs.service import srs_of
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +318,11 @@ async def _redirect(
         )
         return
     marked = f"Delivered-To: {plan.address}\r\n".encode() + body
-    await enqueue_outbound(state, raw=marked, envelope_from=sender, recipients=[target])
+    # SRS: sent on by us, so from our domain, or the destination's SPF check of the original
+    # sender fails; a bounce to the rewritten address comes back to us and goes on to them.
+    await enqueue_outbound(
+        state, raw=marked, envelope_from=srs_of(state).forward(sender), recipients=[target]
+    )
 
 
 async def _mailbox_exists(state: Any, address: str) -> bool:

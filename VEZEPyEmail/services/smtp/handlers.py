@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.smtp import bridge
+from VEZEPyEmail.services.srs import bounces as srs_bounces
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,10 @@ class MxHandler(BaseHandler):
             return "452 4.5.3 Too many recipients"  # RFC 5321 section 4.5.3.1.10
         if not self._is_local(address):
             return "550 5.7.1 Relaying denied"
+        if srs_bounces.accepts(self.state, address):  # a bounce of mail we forwarded
+            envelope.rcpt_tos.append(address.strip().strip("<>"))  # SRS hashes keep their case
+            envelope.rcpt_options.extend(options)
+            return "250 2.1.5 OK"
         refusal = await self._local_rcpt(address)
         if refusal is not None:
             return refusal
@@ -157,16 +162,24 @@ class MxHandler(BaseHandler):
         )
         try:
             # RFC 5321 section 6.1: the 250 is a promise; it follows a durable store only.
-            await bridge.deliver_local(
+            recipients = await srs_bounces.forward_bounces(
                 self.state,
                 raw=raw,
-                envelope_from=sender,
+                envelope_from="" if sender == NULL_SENDER else sender,
                 recipients=recipients,
-                prepend_headers=headers,
-                # Junk is filed, never refused: a false positive must not lose mail.
-                folder="Junk" if analysis is not None and analysis.junk else "INBOX",
-                spam_score=analysis.spam_score if analysis is not None else 0.0,
+                trace_headers=headers,
             )
+            if recipients:
+                await bridge.deliver_local(
+                    self.state,
+                    raw=raw,
+                    envelope_from=sender,
+                    recipients=recipients,
+                    prepend_headers=headers,
+                    # Junk is filed, never refused: a false positive must not lose mail.
+                    folder="Junk" if analysis is not None and analysis.junk else "INBOX",
+                    spam_score=analysis.spam_score if analysis is not None else 0.0,
+                )
         except Exception as exc:
             refusal = bridge.refusal_for(exc)
             if refusal is not None:
