@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Message, OutboundTask, SendIdempotency
+from VEZEPyEmail.services.compose import idempotency
 from VEZEPyEmail.tests.compose_helpers import ALICE, BOB, REMOTE, Running, Setup, compose_setup
 from VEZEPyEmail.tests.outbound_helpers import eventually
 
@@ -216,3 +218,22 @@ async def test_a_failure_midway_leaves_nothing_and_the_retry_sends_once(setup: S
     (answered,) = await setup.folder(ALICE, "INBOX")
     assert "\\Answered" in answered["flags"]
     assert await outbound_rows(setup) == 1
+
+
+async def test_a_key_expires_after_its_lifetime(setup: Setup) -> None:
+    first = await setup.client.post("/api/send", json=BODY, headers=keyed(setup, ALICE, "k-old"))
+    assert first.status_code == 202, first.text
+    # A day later (moved back in time here): the record no longer answers, and is swept.
+    async with setup.app.state.sessionmaker.begin() as session:
+        await session.execute(
+            update(SendIdempotency).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    again = await setup.client.post("/api/send", json=BODY, headers=keyed(setup, ALICE, "k-old"))
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["message_id"] != first.json()["message_id"]
+    assert len(await setup.folder(BOB, "INBOX")) == 2
+    async with setup.app.state.sessionmaker.begin() as session:  # the new record, live
+        await session.execute(
+            update(SendIdempotency).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert await idempotency.sweep(setup.app.state.sessionmaker) == 1

@@ -5,7 +5,7 @@ client's, scoped here to its mailbox; a reuse with another request is 422, a req
 first with that key is still running is 409. The record is written in the send's own
 transaction (see flows.py), so a key is taken exactly when the send commits: a send that
 failed leaves the key free for the retry. Records live `TTL`; expired ones are ignored, and
-swept from the mailbox at its next keyed send.
+swept from the mailbox at its next keyed send and by the periodic sweep (runtime.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from VEZEPyCore.errors import AppError, BadRequest, Conflict
 from VEZEPyEmail.db.models import SendIdempotency
@@ -101,6 +101,15 @@ async def take(session: AsyncSession, *, mailbox_id: int, claim: Claim) -> SendI
 async def record(session: AsyncSession, row: SendIdempotency, result: SendRead) -> None:
     row.response = result.model_dump_json()
     await session.flush()
+
+
+async def sweep(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Delete every expired record (the periodic sweep, for mailboxes that send no more)."""
+    async with sessionmaker.begin() as session:
+        result = await session.execute(
+            delete(SendIdempotency).where(SendIdempotency.expires_at <= datetime.now(UTC))
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def in_progress() -> Conflict:

@@ -1,4 +1,5 @@
-"""What sending over HTTP keeps on `app.state`: the upload store, its sweeper, the rate limiter."""
+"""What sending over HTTP keeps on `app.state`: the upload store, the rate limiter, the SRS
+secret for forwarded mail, and the sweeper of expired uploads and Idempotency-Key records."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.security.ratelimit import make_rate_limiter
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.compose import idempotency
+from VEZEPyEmail.services.srs.service import load_srs
 from VEZEPyEmail.services.uploads.store import UploadStore
 
 log = logging.getLogger(__name__)
@@ -27,14 +31,19 @@ def upload_store(settings: EmailSettings) -> UploadStore:
     )
 
 
-async def _sweep_forever(store: UploadStore, every: float) -> None:
+async def _sweep_forever(
+    store: UploadStore, sessionmaker: async_sessionmaker[AsyncSession], every: float
+) -> None:
     while True:
         try:
             removed = await store.sweep()
             if removed:
                 log.info("removed %d expired uploads", removed)
+            keys = await idempotency.sweep(sessionmaker)
+            if keys:
+                log.info("removed %d expired Idempotency-Key records", keys)
         except Exception:
-            log.warning("upload sweep failed", exc_info=True)
+            log.warning("upload and idempotency sweep failed", exc_info=True)
         await asyncio.sleep(every)
 
 
@@ -45,8 +54,14 @@ async def compose_runtime(app: FastAPI) -> AsyncIterator[None]:
     app.state.uploads = store
     # Shared through Redis when it is set, so every worker counts one user's sends together.
     app.state.send_limiter = make_rate_limiter(settings.redis_url)
+    # Created on first start (as the DKIM key), before the SMTP listeners need it.
+    app.state.srs = await asyncio.to_thread(load_srs, settings)
     sweeper = asyncio.create_task(
-        _sweep_forever(store, min(600.0, max(1.0, settings.upload_ttl_seconds / 4))),
+        _sweep_forever(
+            store,
+            app.state.sessionmaker,
+            min(600.0, max(1.0, settings.upload_ttl_seconds / 4)),
+        ),
         name="upload-sweeper",
     )
     try:
