@@ -4,12 +4,17 @@ Two key sources: the portal's JWKS (asymmetric, cached, refetched once on an unk
 an HS256 shared secret for development. The algorithm allow-list is tied to the key source so a
 token can never choose how it is checked: HS256 is only ever verified with the shared secret,
 asymmetric algorithms only with JWKS keys, and `none` never.
+
+A token that verified is remembered for a few seconds (`VerifiedTokens`, ADR 0021): a client
+polling with one bearer is not re-verified on every request. The memory never outlives the
+token's `exp`, is bounded in size, and is not used once the key set changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -30,6 +35,9 @@ MAX_TOKEN_LENGTH = 8192
 #: triggered by unknown `kid`s (so a flood of forged kids cannot hammer the portal).
 JWKS_TTL_SECONDS = 300.0
 JWKS_MIN_REFETCH_SECONDS = 10.0
+#: How long a verified token is remembered, and how many are at most (ADR 0021).
+VERIFIED_TOKEN_SECONDS = 5.0
+VERIFIED_TOKEN_ENTRIES = 4096
 
 
 class KeySource(Protocol):
@@ -78,6 +86,62 @@ class JWKSCache:
             raise Unauthorized(f"cannot fetch signing keys: {type(exc).__name__}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    #: The key set the signature was checked against; None for the shared secret, which
+    #: cannot change under a verifier.
+    keys: KeySet | None
+    #: `time.monotonic()` after which this entry is not used.
+    until: float
+
+
+class VerifiedTokens:
+    """Tokens that verified in the last few seconds, keyed by the exact token text.
+
+    Only a token that passed every check gets in. An entry ends at the earlier of `seconds`
+    after the check and the token's own `exp` (without the verifier's leeway, so never later
+    than the verifier itself would accept it); the oldest entry goes when `max_entries` are
+    held. The verifier uses an entry only while its key source still hands out the very key
+    set the signature was checked against.
+    """
+
+    def __init__(
+        self, *, seconds: float = VERIFIED_TOKEN_SECONDS, max_entries: int = VERIFIED_TOKEN_ENTRIES
+    ) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, _Verified] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> _Verified | None:
+        entry = self._entries.get(token)
+        if entry is not None and time.monotonic() >= entry.until:
+            del self._entries[token]
+            return None
+        return entry
+
+    def put(self, token: str, principal: Principal, keys: KeySet | None) -> None:
+        if self.seconds <= 0 or self.max_entries <= 0:
+            return
+        exp = principal.claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            return
+        now = time.monotonic()
+        lifetime = min(self.seconds, float(exp) - time.time())
+        if lifetime <= 0:  # inside the leeway after exp: verified, but never remembered
+            return
+        self._entries.pop(token, None)
+        while len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]  # dicts keep insertion order
+        self._entries[token] = _Verified(principal, keys, now + lifetime)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class TokenVerifier:
     """Verifies bearer tokens for one audience and turns them into a `Principal`."""
 
@@ -91,6 +155,7 @@ class TokenVerifier:
         demo: bool,
         mail_domain: str,
         leeway_seconds: int = 30,
+        verified: VerifiedTokens | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
@@ -105,20 +170,34 @@ class TokenVerifier:
             exp={"essential": True},
             sub={"essential": True},
         )
+        self.verified = verified if verified is not None else VerifiedTokens()
 
     async def verify(self, token: str) -> Principal:
         if self._demo and token == DEMO_TOKEN:
             return self.demo_principal()
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("token too long")
+        remembered = self.verified.get(token)
+        if remembered is not None and await self._keys_unchanged(remembered.keys):
+            return remembered.principal
         algorithm, kid = _read_header(token)
+        keys: KeySet | None = None
         if algorithm in SYMMETRIC_ALGORITHMS and self._secret_key is not None:
             claims = self._decode(token, self._secret_key, SYMMETRIC_ALGORITHMS)
         elif algorithm in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
-            claims = await self._decode_with_jwks(token, kid)
+            claims, keys = await self._decode_with_jwks(token, kid)
         else:
             raise Unauthorized(f"signing algorithm {algorithm!r} is not accepted")
-        return self._principal(token, claims)
+        principal = self._principal(token, claims)
+        self.verified.put(token, principal, keys)
+        return principal
+
+    async def _keys_unchanged(self, keys: KeySet | None) -> bool:
+        """Whether the key source still serves the key set a remembered token was checked
+        with. A reload or a retired key makes a new set, so the token is checked again."""
+        if keys is None:
+            return True  # the shared secret is fixed for the verifier's life
+        return self._jwks is not None and await self._jwks.key_set() is keys
 
     def demo_principal(self) -> Principal:
         """The demo operator: every scope, speaking for the local domain's demo mailbox."""
@@ -131,7 +210,7 @@ class TokenVerifier:
             token=DEMO_TOKEN,
         )
 
-    async def _decode_with_jwks(self, token: str, kid: str | None) -> dict[str, Any]:
+    async def _decode_with_jwks(self, token: str, kid: str | None) -> tuple[dict[str, Any], KeySet]:
         assert self._jwks is not None
         if kid is None:
             raise Unauthorized("token has no key id")
@@ -140,7 +219,7 @@ class TokenVerifier:
             keys = await self._jwks.key_set(refresh=True)
         if not _has_kid(keys, kid):
             raise Unauthorized("token signed by an unknown key")
-        return self._decode(token, keys, ASYMMETRIC_ALGORITHMS)
+        return self._decode(token, keys, ASYMMETRIC_ALGORITHMS), keys
 
     def _decode(self, token: str, key: Any, algorithms: tuple[str, ...]) -> dict[str, Any]:
         try:
