@@ -302,3 +302,16 @@ async def test_any_bytes_are_stored_byte_exact_or_refused(
     # the prepended block is one field: every further line is a fold
     assert all(line[:1] in (b" ", b"\t") for line in head.split(b"\r\n")[1:-1])
     assert head.endswith(b"\r\n") and b"\x00" not in head
+
+
+async def test_a_mailbox_created_after_a_miss_receives_mail_at_once(
+    mail_app: tuple[FastAPI, httpx.AsyncClient], admin_headers: dict[str, str]
+) -> None:
+    # The directory remembers addresses it found, never one it did not find.
+    app, client = mail_app
+    carol = "carol@vezeuniqverse.com"
+    assert not await local_mailbox_exists(app.state, carol)
+    await provision(client, admin_headers, carol)
+    assert await local_mailbox_exists(app.state, "Carol@VezeUniQVerse.com")
+    delivered = await deliver_local(app.state, raw=SIMPLE, envelope_from="", recipients=[carol])
+    assert [copy.address for copy in delivered] == [carol]

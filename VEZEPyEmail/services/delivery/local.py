@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.services.delivery.directory import directory_of
 from VEZEPyEmail.services.folders.service import ensure_folder
 from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, Summary, clean_text, summarise
 from VEZEPyEmail.services.sieve import delivery as sieve
@@ -102,12 +103,8 @@ def _normalise(address: str) -> str:
 
 async def local_mailbox_exists(state: DeliveryState | Any, address: str) -> bool:
     """True when `address` has a mailbox here (case-insensitive)."""
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    async with sessionmaker() as session:
-        found = await session.scalar(
-            select(Mailbox.id).where(Mailbox.address == _normalise(address))
-        )
-    return found is not None
+    address = _normalise(address)
+    return address in await directory_of(state.sessionmaker).known([address])
 
 
 def _now() -> datetime:
@@ -193,13 +190,7 @@ async def prepare_delivery(
         raise MessageTooLarge(f"message exceeds {limit} bytes")
     addresses = list(dict.fromkeys(_normalise(r) for r in recipients if r.strip()))
     blobs: BlobStore = state.blobs
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-
-    async with sessionmaker() as session:
-        known = await session.scalar(
-            select(func.count()).select_from(Mailbox).where(Mailbox.address.in_(addresses))
-        )
-    if not known:
+    if not await directory_of(state.sessionmaker).known(addresses):
         return None
     key = await blobs.put(stored)  # durable before any row points at it
     return PreparedDelivery(
