@@ -299,3 +299,49 @@ async def test_values_postgresql_cannot_hold_are_refused_not_crashed_on(
         revoked = await portal.post("/oauth/revoke", data={"client_id": "web\x00", "token": "x"})
         assert revoked.status_code == 401, revoked.text
         assert revoked.json()["error"] == "invalid_client"
+
+
+async def test_every_413_for_a_declared_length_is_the_json_error_shape(
+    email_settings: EmailSettings,
+    game_settings: GameSettings,
+    portal_settings: PortalSettings,
+    running: Running,
+    mint: Minter,
+) -> None:
+    """A Content-Length over the limit is refused before a byte is read, on any path, with or
+    without a token, in the one JSON shape (Starlette's limiter answers that in plain text)."""
+    limit = email_settings.max_body_bytes
+    over = b" " * (limit + 1)
+    json_type = {"Content-Type": "application/json"}
+
+    def assert_json_413(response: httpx.Response, where: str) -> None:
+        assert response.status_code == 413, (where, response.text)
+        assert response.headers["content-type"] == "application/json", where
+        body = response.json()
+        assert body["error"] == "content_too_large", (where, body)
+        assert str(limit) in body["detail"], (where, body)
+
+    async for _app, client, user in _email(email_settings, running, mint):
+        for method, path, headers in (
+            ("POST", "/api/folders", {**user, **json_type}),
+            ("POST", "/api/folders", json_type),  # no token: still 413 first, not 401
+            ("PUT", "/api/rules", {**user, **json_type}),
+            ("GET", "/api/messages", user),  # a route that takes no body at all
+            ("POST", "/no/such/route", json_type),
+        ):
+            assert_json_413(await client.request(method, path, content=over, headers=headers), path)
+        # A route with a larger ceiling of its own names that ceiling, and takes the body
+        # the application-wide limit would have refused.
+        compose = await client.post(
+            "/api/send", content=b" " * (64 * 1024 * 1024 + 1), headers={**user, **json_type}
+        )
+        assert compose.status_code == 413 and compose.json()["error"] == "content_too_large"
+        assert str(64 * 1024 * 1024) in compose.json()["detail"]
+        fits = await client.post("/api/send", content=over, headers={**user, **json_type})
+        assert fits.status_code == 422, fits.text  # read whole, then refused as bad JSON
+    async with running(create_game(game_settings)) as game:
+        assert_json_413(await game.post("/api/players", content=over, headers=json_type), "game")
+    async with running(create_portal(portal_settings)) as portal:
+        assert_json_413(
+            await portal.post("/oauth/token", content=over, headers=json_type), "portal"
+        )

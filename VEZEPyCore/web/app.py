@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
 
 from VEZEPyCore import __version__
 from VEZEPyCore.errors import install_error_handlers
@@ -23,12 +24,22 @@ from VEZEPyCore.observability.tracing import instrument_app
 from VEZEPyCore.security.csrf import CsrfCookieMiddleware, csrf_cookie_name
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyCore.web import health
+from VEZEPyCore.web.body_limit import JsonContentTooLarge
 from VEZEPyCore.web.openapi import document_refusals
 from VEZEPyCore.web.runtime import service_runtime
 from VEZEPyCore.web.templates import CORE_STATIC, service_templates
 
 #: Extra start-up for one service, run inside the shared runtime (its state is ready).
 StartupHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class ServiceApp(FastAPI):
+    """FastAPI whose outermost layer puts the body limiter's own 413 in the JSON error shape."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Starlette's limiter answers a declared Content-Length over the limit by itself, in
+        # plain text and outside the exception handlers; only a layer outside it can reshape.
+        return JsonContentTooLarge(super().build_middleware_stack())
 
 
 def create_service_app(
@@ -56,7 +67,7 @@ def create_service_app(
         ):
             yield
 
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         version=__version__,
         lifespan=lifespan,
