@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,13 +25,12 @@ QUIET: dict[str, Any] = {"matchmaker_enabled": False, "matchmaker_bot_after_seco
 
 @dataclass
 class RecordingStart:
-    """A `StartMatch` that records what it was asked and hands out fresh match ids."""
+    """A `StartMatches` that records what it was asked (and creates no match rows)."""
 
     requests: list[MatchRequest] = field(default_factory=list)
 
-    async def __call__(self, session: AsyncSession, request: MatchRequest) -> str:
-        self.requests.append(request)
-        return uuid.uuid4().hex
+    async def __call__(self, session: AsyncSession, requests: Sequence[MatchRequest]) -> None:
+        self.requests.extend(requests)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyCore.testing import serve_app, sse_events
 from VEZEPyGame.db.competition import QueueTicket, Rating
+from VEZEPyGame.services.matchmaking import tickets
 from VEZEPyGame.services.matchmaking.worker import Matchmaker, player_channel
 from VEZEPyGame.tests.competition_fixtures import (
     QUIET,
@@ -199,7 +200,7 @@ async def test_two_workers_never_put_a_ticket_in_two_matches(
     second = Matchmaker(
         sessionmaker=app.state.sessionmaker,
         bus=app.state.bus,
-        start_match=start,
+        start_matches=start,
         settings=app.state.settings,
     )
     # Both workers see every ticket waiting and race to claim the same pairs.
@@ -339,3 +340,38 @@ async def test_two_game_workers_on_one_database_match_every_ticket_once(
     # Each request's players are exactly the two tickets that share its match.
     seated = [{r.first_player_id, r.second_player_id} for start in starts for r in start.requests]
     assert len({frozenset(s) for s in seated}) == 10
+
+
+async def test_a_pair_whose_ticket_went_away_puts_the_other_back_to_waiting(
+    app: FastAPI, client: httpx.AsyncClient, mint: Minter, start: RecordingStart
+) -> None:
+    """The set-based claim takes what is still waiting; half a pair is released, not matched."""
+    ids = await add_players(app, "alice", "bob", "carol", "dave")
+    for handle in ("alice", "bob", "carol", "dave"):
+        await client.post("/api/queue", json={}, headers=player_headers(mint, handle))
+    matchmaker: Matchmaker = app.state.matchmaker
+    now = datetime.now(UTC)
+    async with app.state.sessionmaker() as session:
+        plans = matchmaker.plan(await tickets.waiting_tickets(session, now=now))
+    assert len(plans) == 2
+    # One player of one planned pair cancels between the read and the claim.
+    gone = plans[0].tickets[0].player_id
+    handles = dict(zip(ids, ("alice", "bob", "carol", "dave"), strict=True))
+    assert (
+        await client.delete("/api/queue", headers=player_headers(mint, handles[gone]))
+    ).is_success
+
+    started = await matchmaker.start_planned(plans, now=now)
+
+    assert [m.match_id for m in started] == [plans[1].match_id]
+    assert [r.match_id for r in start.requests] == [plans[1].match_id]
+    async with app.state.sessionmaker() as session:
+        rows = {row.player_id: row for row in await session.scalars(select(QueueTicket))}
+    partner = plans[0].tickets[1].player_id
+    assert rows[gone].status == "cancelled"
+    assert (rows[partner].status, rows[partner].match_id) == ("waiting", None)
+    for seat in plans[1].tickets:
+        assert (rows[seat.player_id].status, rows[seat.player_id].match_id) == (
+            "matched",
+            plans[1].match_id,
+        )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -69,6 +69,56 @@ def player_of(match: Match, side: int) -> int | None:
     return match.first_player_id if side == 0 else match.second_player_id
 
 
+@dataclass(frozen=True, slots=True)
+class NewMatch:
+    """One match to create: its id is chosen by the caller (the matchmaker claims tickets for
+    it before the row exists)."""
+
+    id: str
+    mode: str
+    first_player_id: int
+    second_player_id: int | None
+    bot_level: int | None = None
+
+
+def _check_seats(new: NewMatch) -> None:
+    """Bot matches have no second player and a `bot_level`; the others two distinct players."""
+    if new.mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    if new.mode == "bot":
+        if new.second_player_id is not None or new.bot_level not in BOT_LEVELS:
+            raise BadRequest("a bot match has one player and a bot level of 1 to 3")
+    elif (
+        new.second_player_id is None or new.second_player_id == new.first_player_id or new.bot_level
+    ):
+        raise BadRequest(f"a {new.mode} match needs two different players and no bot")
+
+
+def _row(new: NewMatch, control: TimeControl, now: datetime) -> dict[str, object]:
+    return {
+        "id": new.id,
+        "mode": new.mode,
+        "first_player_id": new.first_player_id,
+        "second_player_id": new.second_player_id,
+        "bot_level": new.bot_level,
+        "status": "active",
+        "move_count": 0,
+        "clock_initial_ms": control.initial_ms,
+        "clock_increment_ms": control.increment_ms,
+        "first_clock_ms": control.initial_ms,
+        "second_clock_ms": control.initial_ms,
+        "turn_started_at": now,
+        "deadline_at": deadline(now, control.initial_ms),
+        "created_at": now,
+    }
+
+
+def _control(session: AsyncSession, time_control: TimeControl | None) -> TimeControl:
+    control = time_control or session.info.get(TIME_CONTROL_INFO_KEY) or DEFAULT_TIME_CONTROL
+    assert isinstance(control, TimeControl)
+    return control
+
+
 async def create_match(
     session: AsyncSession,
     *,
@@ -79,44 +129,46 @@ async def create_match(
     time_control: TimeControl | None = None,
     now: datetime | None = None,
 ) -> Match:
-    """A new active match; the first player moves first and their clock starts now.
-
-    Bot matches have no second player and a `bot_level`; the others two distinct players.
-    """
-    if mode not in MODES:
-        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
-    if mode == "bot":
-        if second_player_id is not None or bot_level not in BOT_LEVELS:
-            raise BadRequest("a bot match has one player and a bot level of 1 to 3")
-    elif second_player_id is None or second_player_id == first_player_id or bot_level:
-        raise BadRequest(f"a {mode} match needs two different players and no bot")
-    control = time_control or session.info.get(TIME_CONTROL_INFO_KEY) or DEFAULT_TIME_CONTROL
-    now = now or utcnow()
-    match = Match(
-        id=uuid.uuid4().hex,
-        mode=mode,
-        first_player_id=first_player_id,
-        second_player_id=second_player_id,
-        bot_level=bot_level,
-        status="active",
-        move_count=0,
-        clock_initial_ms=control.initial_ms,
-        clock_increment_ms=control.increment_ms,
-        first_clock_ms=control.initial_ms,
-        second_clock_ms=control.initial_ms,
-        turn_started_at=now,
-        deadline_at=deadline(now, control.initial_ms),
-        created_at=now,
-    )
+    """A new active match; the first player moves first and their clock starts now."""
+    new = NewMatch(uuid.uuid4().hex, mode, first_player_id, second_player_id, bot_level)
+    _check_seats(new)
+    match = Match(**_row(new, _control(session, time_control), now or utcnow()))
     session.add(match)
     await session.flush()
     return match
+
+
+async def create_matches(
+    session: AsyncSession,
+    matches: Sequence[NewMatch],
+    *,
+    time_control: TimeControl | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Many new active matches in one set-based insert (the matchmaker's pass): no ORM
+    objects, so thousands cost one statement, not thousands of flushes."""
+    if not matches:
+        return
+    for new in matches:
+        _check_seats(new)
+    control, now = _control(session, time_control), now or utcnow()
+    # Core, not ORM: the ORM's bulk path would still build state per row.
+    table = Match.__table__
+    assert isinstance(table, Table)
+    await session.execute(insert(table), [_row(new, control, now) for new in matches])
 
 
 async def get_match(session: AsyncSession, match_id: str) -> Match | None:
     if len(match_id) != 32 or not all(ch in "0123456789abcdef" for ch in match_id):
         return None
     return await session.get(Match, match_id)
+
+
+async def get_matches(session: AsyncSession, match_ids: Sequence[str]) -> list[Match]:
+    """These matches (unknown ids are left out), in one query."""
+    if not match_ids:
+        return []
+    return list(await session.scalars(select(Match).where(Match.id.in_(list(match_ids)))))
 
 
 async def list_moves(session: AsyncSession, match_id: str) -> list[MatchMove]:

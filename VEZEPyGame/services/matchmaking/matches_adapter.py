@@ -1,4 +1,4 @@
-"""The default `StartMatch`: create the match through the match service, in the claim's
+"""The default `StartMatches`: create the matches through the match service, in the claim's
 transaction (so the tickets are matched exactly when the match exists).
 
 The match service keeps bot games in their own mode ("bot", one player and a level), so a
@@ -8,39 +8,50 @@ move no rating either way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyGame.services.matches.events import publish_match_started
 from VEZEPyGame.services.matches.hooks import MatchHooks
-from VEZEPyGame.services.matches.service import create_match, get_match
+from VEZEPyGame.services.matches.service import NewMatch, create_matches, get_matches
 from VEZEPyGame.services.matchmaking.start import MatchRequest
 
 BOT_MODE = "bot"
+#: Matches read back per query when announcing a pass's matches.
+ANNOUNCE_PAGE = 500
 
 
-async def start_with_match_service(session: AsyncSession, request: MatchRequest) -> str:
-    match = await create_match(
+async def start_with_match_service(session: AsyncSession, requests: Sequence[MatchRequest]) -> None:
+    await create_matches(
         session,
-        mode=BOT_MODE if request.bot_level is not None else request.mode,
-        first_player_id=request.first_player_id,
-        second_player_id=request.second_player_id,
-        bot_level=request.bot_level,
+        [
+            NewMatch(
+                id=request.match_id,
+                mode=BOT_MODE if request.bot_level is not None else request.mode,
+                first_player_id=request.first_player_id,
+                second_player_id=request.second_player_id,
+                bot_level=request.bot_level,
+            )
+            for request in requests
+        ],
     )
-    return match.id
 
 
 async def announce_with_match_service(
     sessionmaker: async_sessionmaker[AsyncSession],
     bus: EventBus,
-    match_id: str,
+    match_ids: Sequence[str],
     hooks: MatchHooks | None = None,
 ) -> None:
     """After the commit: the match service's own `match.started` to both players (its lobby and
-    match pages listen for it), beside the matchmaker's `match.found`."""
-    async with sessionmaker() as session:
-        match = await get_match(session, match_id)
-    if match is not None:
-        await publish_match_started(bus, match)
-        if hooks is not None:
-            await hooks.run_after_started(match)
+    match pages listen for it), beside the matchmaker's `match.found`. One read per page of
+    matches, not one per match."""
+    for offset in range(0, len(match_ids), ANNOUNCE_PAGE):
+        async with sessionmaker() as session:
+            matches = await get_matches(session, match_ids[offset : offset + ANNOUNCE_PAGE])
+        for match in matches:
+            await publish_match_started(bus, match)
+            if hooks is not None:
+                await hooks.run_after_started(match)

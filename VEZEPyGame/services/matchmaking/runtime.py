@@ -2,7 +2,8 @@
 
 `competition_runtime` runs inside the app's lifespan (after the shared runtime, so the engine
 and the bus exist) and puts `leaderboards` and `matchmaker` on `app.state`. Matches start through
-`app.state.start_match` when set (tests set it), else through the match service.
+`app.state.start_match` (a `StartMatches`) when set (tests set it), else through the match
+service.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from VEZEPyGame.services.matchmaking.matches_adapter import (
     announce_with_match_service,
     start_with_match_service,
 )
-from VEZEPyGame.services.matchmaking.start import StartMatch
+from VEZEPyGame.services.matchmaking.start import StartMatches
 from VEZEPyGame.services.matchmaking.worker import Matchmaker
 from VEZEPyGame.services.metrics import GameMetrics
 from VEZEPyGame.services.ratings.service import (
@@ -49,7 +50,7 @@ def competition_settings(app: FastAPI) -> CompetitionSettings:
     return settings
 
 
-def default_start_match() -> StartMatch:
+def default_start_match() -> StartMatches:
     """Matches start through the match service."""
     return start_with_match_service
 
@@ -61,18 +62,18 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
         app.state.engine, settings.redis_url, prefix=config.leaderboard_redis_prefix
     )
     app.state.leaderboards = leaderboards
-    start_match: StartMatch | None = getattr(app.state, "start_match", None)
+    start_match: StartMatches | None = getattr(app.state, "start_match", None)
 
-    async def announce(match_id: str) -> None:
+    async def announce(match_ids: Sequence[str]) -> None:
         await announce_with_match_service(
-            app.state.sessionmaker, app.state.bus, match_id, app.state.match_hooks
+            app.state.sessionmaker, app.state.bus, match_ids, app.state.match_hooks
         )
 
     metrics: GameMetrics | None = getattr(app.state, "game_metrics", None)
     matchmaker = Matchmaker(
         sessionmaker=app.state.sessionmaker,
         bus=app.state.bus,
-        start_match=start_match or default_start_match(),
+        start_matches=start_match or default_start_match(),
         settings=config,
         after_start=None if start_match else announce,
         observe_wait=metrics.observe_wait if metrics is not None else None,

@@ -1,13 +1,15 @@
-"""How the matchmaker starts a match: a callable, so the pairing can be tested on its own.
+"""How the matchmaker starts matches: a callable, so the pairing can be tested on its own.
 
-The default starts a real match through the match service; tests and other deployments may
-pass any `StartMatch`. It runs inside the transaction that claims the tickets, so a match is
-created exactly when its tickets are claimed.
+The default starts real matches through the match service; tests and other deployments may
+pass any `StartMatches`. It is handed a whole pass's matches at once (a set-based insert, not
+one flush per match) and runs inside the transaction that claimed their tickets, so a match is
+created exactly when its tickets are claimed. Match ids are chosen by the matchmaker: the
+claim records them on the tickets in the same statement that claims them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +21,7 @@ HARDEST_BOT = 3
 
 @dataclass(frozen=True, slots=True)
 class MatchRequest:
+    match_id: str
     mode: str
     first_player_id: int
     #: None when a bot takes the second seat.
@@ -26,7 +29,7 @@ class MatchRequest:
     bot_level: int | None = None
 
 
-StartMatch = Callable[[AsyncSession, MatchRequest], Awaitable[str]]
+StartMatches = Callable[[AsyncSession, Sequence[MatchRequest]], Awaitable[None]]
 
 
 def bot_level_for(rating: float) -> int:

@@ -8,15 +8,18 @@ short and rolls back. That is what keeps a ticket out of two matches with severa
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Float, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from VEZEPyCore.db.types import UTCDateTime
 from VEZEPyCore.errors import Conflict, NotFound
 from VEZEPyGame.db.competition import (
     TICKET_CANCELLED,
@@ -105,64 +108,135 @@ async def queue_status(session: AsyncSession, *, player_id: int) -> QueueStatus:
     return QueueStatus(ticket, waiting)
 
 
+def _waited_seconds(dialect: str, now: datetime) -> ColumnElement[Any]:
+    """Seconds each ticket has waited at `now`, computed by the database: converting ten
+    thousand timestamps in Python costs more than the rest of the read."""
+    if dialect == "postgresql":
+        # EXTRACT gives numeric; pairing does float arithmetic.
+        waited = func.extract(
+            "epoch", bindparam("now", now, type_=UTCDateTime()) - QueueTicket.created_at
+        )
+        return cast(waited, Float)
+    # SQLite keeps UTC timestamps as text; julianday() is in days (millisecond precision).
+    return (
+        func.julianday(bindparam("now", now, type_=UTCDateTime()))
+        - func.julianday(QueueTicket.created_at)
+    ) * 86400.0
+
+
 async def waiting_tickets(session: AsyncSession, *, now: datetime) -> list[WaitingTicket]:
-    rows = await session.execute(
+    """Every waiting ticket, with only what pairing needs, in one Core read (no ORM rows)."""
+    connection = await session.connection()
+    rows = await connection.execute(
         select(
             QueueTicket.id,
             QueueTicket.player_id,
             QueueTicket.mode,
             QueueTicket.region,
             QueueTicket.rating,
-            QueueTicket.created_at,
+            _waited_seconds(connection.dialect.name, now),
         ).where(QueueTicket.status == TICKET_WAITING)
     )
-    tickets = []
-    for ticket_id, player_id, mode, region, rating, created_at in rows:
-        tickets.append(
-            WaitingTicket(
-                ticket_id=ticket_id,
-                player_id=player_id,
-                mode=mode,
-                region=region,
-                rating=rating,
-                waited_seconds=(now - _aware(created_at)).total_seconds(),
-            )
-        )
-    return tickets
+    return [WaitingTicket._make(row) for row in rows]
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One ticket to claim for a match (its id chosen before the match row exists)."""
+
+    ticket_id: str
+    match_id: str
+    opponent_id: int | None
+    bot_level: int | None
 
 
-async def claim(session: AsyncSession, ticket_ids: Sequence[str], *, now: datetime) -> bool:
-    """Mark these tickets matched if every one is still waiting; False (claim nothing) if not.
-
-    The caller rolls back on False, so a partial claim never commits.
+# SQLite: the claims arrive as one JSON array parameter; UPDATE ... FROM and RETURNING make it
+# one statement. The claims drive the loop, each ticket found by its primary key (`+status`
+# keeps the planner off the status index: walking every waiting ticket per claim is quadratic).
+# SQLite has one writer at a time, so no row locks are needed.
+_CLAIM_SQLITE = text(
     """
-    result = await session.execute(
-        update(QueueTicket)
-        .where(QueueTicket.id.in_(list(ticket_ids)), QueueTicket.status == TICKET_WAITING)
-        .values(status=TICKET_MATCHED, matched_at=now)
-        .execution_options(synchronize_session=False)
+    WITH v AS MATERIALIZED (
+        SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS match_id,
+               json_extract(value, '$[2]') AS opponent_id, json_extract(value, '$[3]') AS bot_level
+          FROM json_each(:claims)
     )
-    return int(result.rowcount) == len(ticket_ids)  # type: ignore[attr-defined]
+    UPDATE queue_tickets
+       SET status = 'matched', matched_at = :now, match_id = v.match_id,
+           opponent_id = v.opponent_id, bot_level = v.bot_level
+      FROM v
+     WHERE queue_tickets.id = v.id AND +queue_tickets.status = 'waiting'
+    RETURNING queue_tickets.id
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+# PostgreSQL: arrays unnested into rows. The still-waiting tickets are locked first in id
+# order with SKIP LOCKED: two workers claiming overlapping sets never wait on (or deadlock
+# with) each other; a ticket another worker is claiming is simply not claimed here.
+_CLAIM_POSTGRES = text(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:match_ids AS text[]),
+                             CAST(:opponents AS integer[]), CAST(:bots AS integer[]))
+            AS v(id, match_id, opponent_id, bot_level)
+    ), locked AS (
+        SELECT t.id FROM queue_tickets AS t JOIN v ON v.id = t.id
+         WHERE t.status = 'waiting' ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+    )
+    UPDATE queue_tickets AS t
+       SET status = 'matched', matched_at = :now, match_id = v.match_id,
+           opponent_id = v.opponent_id, bot_level = v.bot_level
+      FROM v
+     WHERE t.id = v.id AND t.id IN (SELECT id FROM locked)
+    RETURNING t.id
+    """
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
-async def record_match(
-    session: AsyncSession,
-    *,
-    ticket_id: str,
-    match_id: str,
-    opponent_id: int | None,
-    bot_level: int | None,
-) -> None:
-    await session.execute(
-        update(QueueTicket)
-        .where(QueueTicket.id == ticket_id)
-        .values(match_id=match_id, opponent_id=opponent_id, bot_level=bot_level)
-        .execution_options(synchronize_session=False)
-    )
+async def claim(session: AsyncSession, claims: Sequence[Claim], *, now: datetime) -> set[str]:
+    """Mark these tickets matched (recording match, opponent and bot level) where they are
+    still waiting, in one statement; the ids of the tickets claimed.
+
+    A ticket cancelled or claimed elsewhere meanwhile is left out; the caller releases the
+    other half of such a pair (`release`) before it commits.
+    """
+    if not claims:
+        return set()
+    if (await session.connection()).dialect.name == "postgresql":
+        rows = await session.execute(
+            _CLAIM_POSTGRES,
+            {
+                "ids": [c.ticket_id for c in claims],
+                "match_ids": [c.match_id for c in claims],
+                "opponents": [c.opponent_id for c in claims],
+                "bots": [c.bot_level for c in claims],
+                "now": now,
+            },
+        )
+    else:
+        document = json.dumps(
+            [[c.ticket_id, c.match_id, c.opponent_id, c.bot_level] for c in claims],
+            separators=(",", ":"),
+        )
+        rows = await session.execute(_CLAIM_SQLITE, {"claims": document, "now": now})
+    return {row[0] for row in rows}
+
+
+async def release(session: AsyncSession, ticket_ids: Sequence[str]) -> None:
+    """Put tickets this transaction claimed back to waiting (their partner was lost)."""
+    if ticket_ids:
+        await session.execute(
+            update(QueueTicket)
+            .where(QueueTicket.id.in_(list(ticket_ids)), QueueTicket.status == TICKET_MATCHED)
+            .values(
+                status=TICKET_WAITING,
+                matched_at=None,
+                match_id=None,
+                opponent_id=None,
+                bot_level=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def get_ticket(session: AsyncSession, *, ticket_id: str, player_id: int) -> QueueTicket:
