@@ -22,6 +22,9 @@ class Subscription:
 
     def __init__(self, channels: tuple[str, ...]) -> None:
         self.channels = channels
+        #: Outages of the transport this subscription lived through; events published during
+        #: one were not delivered (a consumer that must not miss any refetches after a gap).
+        self.gaps = 0
         self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(SUBSCRIBER_BUFFER)
 
     def deliver(self, channel: str, event: Event) -> None:
