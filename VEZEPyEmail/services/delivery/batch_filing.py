@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyEmail.db.models import Mailbox, Message
@@ -146,7 +147,9 @@ async def _file(
         await ensure_folder(session, mailbox_id=mailbox_id, name=folder)
     ids: list[int] = []
     if values:
-        statement = insert(Message).returning(Message.id, sort_by_parameter_order=True)
+        # A Core insert of the table: the ORM's bulk path adds per-row bookkeeping for nothing.
+        table = cast(Table, Message.__table__)
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         ids = [int(row_id) for row_id in (await session.scalars(statement, values)).all()]
     return {
         index: [
