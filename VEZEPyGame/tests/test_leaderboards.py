@@ -14,7 +14,7 @@ import pytest
 import redis
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from VEZEPyGame.db.competition import LeaderboardEntry, LeaderboardScoreCount
 from VEZEPyGame.services.leaderboards.seasons import current_season
@@ -261,6 +261,54 @@ async def test_a_counted_match_reaches_the_board_through_the_hooks(
     assert [e["handle"] for e in top.json()["entries"]] == ["alice", "bob"]
     assert top.json()["entries"][1]["losses"] == 1
     assert top.json()["season"]["number"] == 1
+
+
+async def test_redis_gets_only_committed_rows_and_without_reading_sql_again(
+    make_game_app: GameAppFactory, running: Running, redis_url: str, prefix: str
+) -> None:
+    """A result's rows reach Redis after its commit in one push (no SQL statement after the
+    commit); a result whose transaction rolls back never reaches Redis."""
+    app = make_game_app(redis_url=redis_url, leaderboard_redis_prefix=prefix, **QUIET)
+    async with running(app):
+        hooks = MatchHooks()
+        register_rating_hooks(app, hooks)
+        alice, bob, carol = await add_players(app, "alice", "bob", "carol")
+        board = await season_board(app)
+        boards = await ready_boards(app, board)
+        # Rolled back: nothing staged survives, nothing is pushed.
+        lost = FakeMatch(alice, carol, "first")
+        async with app.state.sessionmaker() as session:
+            await hooks.run_on_finished(session, lost)  # type: ignore[arg-type]
+            await session.rollback()
+        assert await boards.push_committed(lost.id) is False
+        # Committed: pushed from what the transaction wrote.
+        won = FakeMatch(bob, alice, "first")
+        async with app.state.sessionmaker() as session:
+            await hooks.run_on_finished(session, won)  # type: ignore[arg-type]
+            await session.commit()
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            await hooks.run_after_finished(won)  # type: ignore[arg-type]
+        finally:
+            event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
+        assert statements == []
+        client = redis_asyncio.Redis.from_url(redis_url)
+        try:
+            members = await client.zrange(
+                f"{prefix}:{board.season_id}.{board.started_us}:ranked", 0, -1
+            )
+        finally:
+            await client.aclose()
+        # carol's game was rolled back: never in Redis.
+        in_redis = sorted(int(m) for m in members if isinstance(m, bytes))
+        assert in_redis == sorted([alice, bob])
+        top = await boards.top(board, limit=10)
+        assert [(e.handle, e.games) for e in top] == [("bob", 1), ("alice", 1)]
 
 
 async def test_leaderboard_api_bounds_and_errors(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,8 @@ REBUILD_PAGE = 5000
 REBUILD_LOCK_SECONDS = 300
 MAX_LIMIT = 100
 MAX_SPAN = 25
+#: Committed results whose Redis push has not run yet, kept at most (see `committed`).
+MAX_PENDING_PUSHES = 10_000
 
 
 class Leaderboards:
@@ -42,6 +45,8 @@ class Leaderboards:
         self._client = redis_client
         self._redis = RedisBoards(redis_client, prefix=prefix) if redis_client is not None else None
         self._rebuilds: dict[Board, asyncio.Task[None]] = {}
+        #: Rows of committed results waiting for their push, by match id (`after_commit`).
+        self._committed: OrderedDict[str, tuple[Board, list[Standing]]] = OrderedDict()
 
     @classmethod
     def from_url(
@@ -114,29 +119,56 @@ class Leaderboards:
         games: Sequence[GameCount],
         *,
         now: datetime,
-    ) -> None:
-        """Count games in SQL, inside the caller's transaction; call `copy` after commit."""
-        await sql_store.record_outcomes(connection, board, games, now=now)
+    ) -> list[Standing]:
+        """Count games in SQL, inside the caller's transaction; the entries as written, which
+        the caller hands to `push` once its transaction has committed."""
+        return await sql_store.record_outcomes(connection, board, games, now=now)
+
+    async def push(self, board: Board, rows: Sequence[Standing]) -> None:
+        """Copy committed entries into Redis: one round trip (a script that keeps only copies
+        newer than Redis holds). A failure is logged; the reconcile pass repairs it."""
+        if self._redis is None or not rows:
+            return
+        try:
+            await self._redis.push(board, rows)
+        except RedisError:
+            log.warning("could not copy leaderboard entries to Redis", exc_info=True)
+
+    def committed(self, key: str, board: Board, rows: Sequence[Standing]) -> None:
+        """Rows whose transaction has just committed (see `after_commit`); `push_committed`
+        sends them. Bounded: a result whose push never comes is repaired by the reconcile."""
+        if self._redis is None:
+            return
+        self._committed[key] = (board, list(rows))
+        while len(self._committed) > MAX_PENDING_PUSHES:
+            self._committed.popitem(last=False)
+
+    async def push_committed(self, key: str) -> bool:
+        """Push the rows committed under `key`; False when there are none here."""
+        found = self._committed.pop(key, None)
+        if found is None:
+            return False
+        await self.push(*found)
+        return True
 
     async def copy(self, board: Board, player_ids: Sequence[int]) -> None:
-        """Copy the committed SQL rows of these players into Redis (no-op without Redis)."""
+        """Read these players' committed entries from SQL and push them (no-op without Redis):
+        for a result whose rows this process did not write."""
         if self._redis is None or not player_ids:
             return
         async with self._engine.connect() as connection:
             rows = await sql_store.rows_for(connection, board, player_ids)
-        try:
-            await self._redis.push(board, rows)
-        except RedisError:
-            # The SQL record is safe; the next reconcile pass brings Redis up to date.
-            log.warning("could not copy leaderboard entries to Redis", exc_info=True)
+        await self.push(board, rows)
 
     async def submit(self, board: Board, *, player_id: int, score: int, outcome: Outcome) -> None:
-        """Count one game for a player in its own transaction, then copy it to Redis."""
+        """Count one game for a player in its own transaction, then push it to Redis. Results
+        of matches do not come this way (they count inside the result's transaction); this is
+        the same write for callers with no transaction of their own (tests, benchmarks)."""
         async with self._engine.begin() as connection:
-            await self.record(
+            rows = await self.record(
                 connection, board, [GameCount(player_id, score, outcome)], now=datetime.now(UTC)
             )
-        await self.copy(board, [player_id])
+        await self.push(board, rows)
 
     # -- keeping Redis in step -----------------------------------------------------------------
 

@@ -159,10 +159,11 @@ class GameCount:
 
 async def record_outcomes(
     connection: AsyncConnection, board: Board, games: Sequence[GameCount], *, now: datetime
-) -> None:
+) -> list[Standing]:
     """Count games into the players' entries and the score buckets, in the caller's
-    transaction. Entries are written in player-id order and bucket changes in score order, so
-    concurrent writers always lock rows in the same order and never deadlock."""
+    transaction; the players' entries as they now stand (rank 0: not computed), for the Redis
+    copy after the commit. Entries are written in player-id order and bucket changes in score
+    order, so concurrent writers always lock rows in the same order and never deadlock."""
     if connection.dialect.name == "sqlite":
         # Take SQLite's write lock before reading the old scores (see begin_as_writer).
         await connection.execute(text(WRITE_LOCK))
@@ -188,6 +189,7 @@ async def record_outcomes(
     for score in sorted(deltas):
         if deltas[score]:
             await _add_to_bucket(connection, board, score, deltas[score])
+    return await rows_for(connection, board, [game.player_id for game in games])
 
 
 def _insert(connection: AsyncConnection, table: Any) -> Any:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from VEZEPyCore.security.ratelimit import make_rate_limiter
 from VEZEPyCore.settings import CoreSettings
 from VEZEPyGame.db.competition import RatingChange, Season
+from VEZEPyGame.services.leaderboards.after_commit import stage
 from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards, reconcile_since
 from VEZEPyGame.services.leaderboards.standings import Board
@@ -116,19 +117,24 @@ async def _reconcile_forever(app: FastAPI, config: CompetitionSettings) -> None:
 
 
 def register_rating_hooks(app: FastAPI, hooks: Any) -> None:
-    """Count every finished match's result inside its transaction (`on_finished`), then copy
+    """Count every finished match's result inside its transaction (`on_finished`), then push
     the players' new leaderboard entries into Redis after the commit (`after_finished`)."""
 
     async def on_finished(session: AsyncSession, match: FinishedMatch) -> None:
-        await apply_match_result(
+        applied = await apply_match_result(
             session,
             match,
             leaderboards=app.state.leaderboards,
             season_days=competition_settings(app).season_days,
         )
+        if applied is not None and app.state.leaderboards.uses_redis:
+            stage(session, app.state.leaderboards, match.id, applied.board, applied.entries)
 
     async def after_finished(match: FinishedMatch) -> None:
-        await copy_counted_match(app, match)
+        # The rows this process wrote go out in one round trip; a result counted elsewhere
+        # (another worker's report won) is read back from SQL instead.
+        if not await app.state.leaderboards.push_committed(match.id):
+            await copy_counted_match(app, match)
 
     hooks.on_finished.append(on_finished)
     hooks.after_finished.append(after_finished)

@@ -24,7 +24,7 @@ from VEZEPyGame.db.competition import Rating, RatingChange
 from VEZEPyGame.services.leaderboards.seasons import current_season
 from VEZEPyGame.services.leaderboards.service import Leaderboards
 from VEZEPyGame.services.leaderboards.sql_store import GameCount
-from VEZEPyGame.services.leaderboards.standings import Board
+from VEZEPyGame.services.leaderboards.standings import Board, Standing
 from VEZEPyGame.services.ratings.model import (
     INITIAL_MU,
     INITIAL_SIGMA,
@@ -58,6 +58,8 @@ class FinishedMatch(Protocol):
 class AppliedResult:
     board: Board
     player_ids: tuple[int, int]
+    #: The players' leaderboard entries as this transaction wrote them (for Redis, after commit).
+    entries: tuple[Standing, ...] = ()
 
 
 def rated_players(match: FinishedMatch) -> tuple[int, int] | None:
@@ -144,7 +146,7 @@ async def apply_match_result(
     _move(first, new_first, outcome, now)
     _move(second, new_second, opposite(outcome), now)
     await session.flush()
-    await leaderboards.record(
+    entries = await leaderboards.record(
         await session.connection(),
         board,
         [
@@ -153,7 +155,7 @@ async def apply_match_result(
         ],
         now=now,
     )
-    return AppliedResult(board, players)
+    return AppliedResult(board, players, tuple(entries))
 
 
 async def _lock_ratings(
