@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.faults.servers import PrivateRedis, eventually, private_redis
 from VEZEPyCore.events import RedisBus
@@ -25,9 +26,11 @@ from VEZEPyCore.security.ratelimit import RedisRateLimiter
 from VEZEPyCore.testing import SseEvent, serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db.models import OutboundTask
 
 ALICE = "alice@vezeuniqverse.com"
 BOB = "bob@vezeuniqverse.com"
+REMOTE = "carol@remote.example"
 #: No request may wait longer than this on the dead Redis.
 FAST_SECONDS = 3.0
 
@@ -47,7 +50,10 @@ async def _timed(request: Any) -> tuple[httpx.Response, float]:
 async def test_sse_and_accepted_work_survive_a_redis_restart(
     redis: PrivateRedis, email_settings: EmailSettings, mint: Callable[..., str]
 ) -> None:
-    settings = email_settings.model_copy(update={"redis_url": redis.url, "send_rate_limit": 3})
+    settings = email_settings.model_copy(
+        # The outbound worker stays off: the remote send below must stay in the queue to be seen.
+        update={"redis_url": redis.url, "send_rate_limit": 3, "outbound_worker": False}
+    )
     app = create_app(settings)
     admin = {"Authorization": f"Bearer {mint('svc:portal', scopes=('email.admin',))}"}
     token = mint(ALICE, scopes=("email.read", "email.send"))
@@ -99,12 +105,14 @@ async def test_sse_and_accepted_work_survive_a_redis_restart(
 
             # Sending is limited by the process while the shared counter is away: the budget
             # (3) holds, the 4th is refused with the usual 429, and every accepted send is kept.
+            # One send goes to a remote domain: its queue entry cannot be XADDed, the row is kept.
             sent: list[str] = []
             for number in range(4):
+                to = [BOB, REMOTE] if number == 0 else [BOB]
                 response, took = await _timed(
                     client.post(
                         "/api/send",
-                        json={"to": [BOB], "subject": f"during outage {number}", "text": "hi"},
+                        json={"to": to, "subject": f"during outage {number}", "text": "hi"},
                         headers=alice,
                     )
                 )
@@ -150,6 +158,9 @@ async def test_sse_and_accepted_work_survive_a_redis_restart(
         inbox = await client.get("/api/messages", params={"user": BOB}, headers=bob)
         subjects = {message["subject"] for message in inbox.json()["messages"]}
         assert {f"during outage {n}" for n in range(3)} <= subjects
+        async with app.state.sessionmaker() as session:
+            queued = (await session.scalars(select(OutboundTask.recipients))).all()
+        assert [REMOTE] in queued  # the remote copy waits in the durable queue
 
 
 async def test_rate_limiter_counts_locally_while_redis_is_away(redis: PrivateRedis) -> None:
