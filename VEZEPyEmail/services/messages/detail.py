@@ -96,7 +96,12 @@ async def raw_bytes(blobs: BlobStore, row: RowMapping) -> bytes:
 
 def sanitise_html(markup: str) -> tuple[str, bool]:
     """nh3-clean `markup` (no scripts, styles, event handlers or javascript: URLs) and mark
-    remote images with `data-remote-image="true"` so a webmail can block them until asked."""
+    remote images with `data-remote-image="true"` so a webmail can block them until asked.
+
+    Markup too large or too deeply nested for the HTML parser in bounded time gives no HTML
+    (the reader then shows its text, mime.html_to_text)."""
+    if not mime.html_is_tractable(markup):
+        return "", False
     cleaned = nh3.clean(markup)
     remote = False
 

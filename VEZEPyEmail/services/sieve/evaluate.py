@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from email.message import Message
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from email.utils import getaddresses
 
+from VEZEPyEmail.services.messages import mime
 from VEZEPyEmail.services.sieve import nodes
 from VEZEPyEmail.services.sieve.matching import Budget, matches
 
@@ -39,12 +37,13 @@ class MessageView:
     def from_bytes(cls, raw: bytes) -> MessageView:
         headers: dict[str, list[str]] = {}
         try:
-            parsed: Message = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+            # Only the header block is read, and each value in bounded time (mime.py).
+            parsed, _body = mime.parse_headers(raw)
             items = parsed.raw_items()
             for count, (name, raw_value) in enumerate(items):
                 if count >= MAX_HEADERS:
                     break
-                headers.setdefault(name.lower(), []).append(_decoded(parsed, name, raw_value))
+                headers.setdefault(name.lower(), []).append(_decoded(name, raw_value))
         except Exception:  # an unparseable head: tests see no headers, never an error
             headers = {}
         return cls({name: tuple(values) for name, values in headers.items()}, len(raw))
@@ -53,11 +52,9 @@ class MessageView:
         return self.headers.get(name, ())
 
 
-def _decoded(parsed: Message, name: str, raw_value: str) -> str:
-    value: object = raw_value
-    with contextlib.suppress(Exception):
-        value = default_policy.header_fetch_parse(name, raw_value)
-    text = " ".join(str(value).split("\r\n"))
+def _decoded(name: str, raw_value: str) -> str:
+    value = mime.decode_header_value(name, str(raw_value))
+    text = " ".join(value.split("\r\n"))
     text = text.replace("\n", " ").replace("\r", " ").strip()
     return text[:MAX_HEADER_VALUE]
 
