@@ -1,10 +1,11 @@
 """Redis clients that fail fast, and a breaker that stops every caller waiting on a dead Redis.
 
-redis-py's defaults retry a failed command ten times with backoff (seconds in all) before
-raising; a web request that touches Redis would hang that long while Redis restarts. Here a
-command gets one quick retry (a dropped pooled connection is re-dialled once), short connect and
-read timeouts, and after a failure the `Breaker` tells callers to skip Redis for a moment instead
-of each paying the timeout again. The bus and the rate limiter share these (ADR 0018).
+A killed Redis refuses connections at once, but a hung one (stopped, or behind a broken link)
+accepts them and never answers: each command then waits for the socket timeout. Here the read
+timeout is 2 s and only a lost connection is retried, once and quickly (a pooled connection the
+restart dropped is re-dialled); a timeout is not retried. After any failure the `Breaker` tells
+callers to skip Redis for a moment instead of each paying the timeout again. The bus and the
+rate limiter share these (ADR 0018).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import redis.asyncio as redis_asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,11 @@ def fail_fast_client(url: str, *, retries: int = 1) -> redis_asyncio.Redis:
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=retries),
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.01, cap=0.1),
+            retries=retries,
+            supported_errors=(RedisConnectionError,),
+        ),
         health_check_interval=30,
     )
 

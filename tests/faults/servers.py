@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -43,9 +44,19 @@ class PrivateRedis:
         )  # fmt: skip
         wait_for_port(self.port, self._process, timeout=START_SECONDS)
 
+    def pause(self) -> None:
+        """SIGSTOP: connections are accepted by the kernel and never answered (a hung server)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would: no goodbye to the clients."""
         if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)  # a stopped process must run to die
             self._process.kill()
             self._process.wait(timeout=30)
         self._process = None

@@ -192,6 +192,25 @@ async def test_rate_limiter_counts_locally_while_redis_is_away(redis: PrivateRed
         await limiter.close()
 
 
+async def test_a_hung_redis_costs_one_timeout_not_one_per_request(redis: PrivateRedis) -> None:
+    """A stopped Redis accepts connections and never answers; the breaker skips it after one."""
+    limiter = RedisRateLimiter.from_url(redis.url)
+    try:
+        assert (await limiter.hit("fault:hung", limit=10, window_seconds=60)).allowed
+        redis.pause()
+        started = time.monotonic()
+        decisions = [
+            await limiter.hit("fault:hung", limit=10, window_seconds=60) for _ in range(20)
+        ]
+        took = time.monotonic() - started
+        # One read timeout (2 s), not twenty; every hit answered from the local count.
+        assert took < 2 * FAST_SECONDS, f"{took:.1f}s for 20 hits against a hung Redis"
+        assert [d.allowed for d in decisions] == [True] * 10 + [False] * 10
+    finally:
+        redis.resume()
+        await limiter.close()
+
+
 async def test_bus_subscription_resumes_and_publish_never_raises(redis: PrivateRedis) -> None:
     """Two buses stand for two worker processes; the subscriber lives through the outage."""
     publisher, subscriber = RedisBus.from_url(redis.url), RedisBus.from_url(redis.url)
