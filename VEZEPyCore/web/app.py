@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp
 
 from VEZEPyCore import __version__
@@ -39,7 +40,13 @@ class ServiceApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Starlette's limiter answers a declared Content-Length over the limit by itself, in
         # plain text and outside the exception handlers; only a layer outside it can reshape.
-        return JsonContentTooLarge(super().build_middleware_stack())
+        # It goes just inside ServerErrorMiddleware, which must stay outermost: OpenTelemetry's
+        # FastAPI instrumentation refuses (and traces nothing) when it finds another layer.
+        stack = super().build_middleware_stack()
+        if isinstance(stack, ServerErrorMiddleware):
+            stack.app = JsonContentTooLarge(stack.app)
+            return stack
+        return JsonContentTooLarge(stack)
 
 
 def create_service_app(
