@@ -34,6 +34,8 @@ MAX_DEPTH = 24
 MAX_KEY_LENGTH = 1024
 MAX_REASON_LENGTH = 8 * 1024
 MAX_VACATION_DAYS = 30
+#: An error quotes what it refuses; a 60 KB unterminated string is cut, not echoed whole.
+MAX_ERROR_LENGTH = 300
 DEFAULT_VACATION_DAYS = 7
 
 #: Capabilities a script may `require`; the comparators are always there (RFC 4790).
@@ -71,6 +73,8 @@ class SieveError(ValueError):
     """The script is not valid here. `line` is 1-based when known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
+        if len(message) > MAX_ERROR_LENGTH:
+            message = message[: MAX_ERROR_LENGTH - 1] + "…"
         self.message = message
         self.line = line
         super().__init__(f"line {line}: {message}" if line is not None else message)
@@ -382,10 +386,17 @@ class _Compiler:
         return cast(nodes.Comparator, value)
 
 
+#: RFC 5228 section 2.4.1 leaves the range to the implementation; 18 digits fit a 64-bit int
+#: and stop int() from refusing (or spending time on) a 20,000-digit literal.
+MAX_NUMBER_DIGITS = 18
+
+
 def _number(value: str) -> int:
     """RFC 5228 section 2.4.1: digits with an optional K, M or G quantifier."""
     scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(value[-1:].lower(), 1)
     digits = value[:-1] if scale != 1 else value
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_NUMBER_DIGITS:
+        raise SieveError(f"the number {value[:24]!r} is not a number of at most 18 digits")
     return int(digits) * scale
 
 
