@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -16,12 +16,13 @@ from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.db.sieve import SieveScript
 from VEZEPyEmail.services.delivery import batch_filing, group_commit, local
-from VEZEPyEmail.services.delivery.batch_filing import BatchFiling
+from VEZEPyEmail.services.delivery.batch_filing import BatchFiling, BatchPlan
 from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
 from VEZEPyEmail.tests.smtp_support import smtp_settings
 
@@ -113,10 +114,8 @@ async def test_a_failing_delivery_fails_alone(
     assert await _subjects(app) == sorted(f"batch {n}" for n in range(12) if n != 7)
 
 
-async def _nothing_filed_set_based(
-    session: AsyncSession, batch: Sequence[local.PreparedDelivery]
-) -> BatchFiling:
-    return BatchFiling(remaining=list(range(len(batch))))
+async def _nothing_filed_set_based(session: AsyncSession, plan: BatchPlan) -> BatchFiling:
+    return BatchFiling(remaining=list(range(len(plan.batch))))
 
 
 async def _rows(app: FastAPI) -> list[dict[str, Any]]:
@@ -169,13 +168,35 @@ async def test_the_same_message_id_is_stored_once_within_a_batch_and_across_batc
 async def test_a_failing_set_based_step_falls_back_to_one_by_one_filing(
     app: FastAPI, committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken_folder(session: AsyncSession, **_: Any) -> None:
-        raise RuntimeError("folder lookup failed")
+    def broken_insert(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("insert failed")
 
-    monkeypatch.setattr(batch_filing, "ensure_folder", broken_folder)
+    monkeypatch.setattr(batch_filing, "insert", broken_insert)
     results = await asyncio.gather(*(_deliver(committer, n) for n in range(8)))
     assert all(len(result) == 1 and not result[0].duplicate for result in results)
     assert await _subjects(app) == sorted(f"batch {n}" for n in range(8))
+
+
+async def test_a_message_id_stored_after_the_plan_was_read_is_not_stored_twice(
+    app: FastAPI,
+) -> None:
+    # The plan is read before the write lock; another process may store the same message
+    # in between. The unique index refuses the set-based insert and nothing of it stays.
+    prepared = await local.prepare_delivery(
+        app.state, raw=_raw(5), envelope_from="frank@sender.example", recipients=[ERIN]
+    )
+    assert prepared is not None
+    plan = await batch_filing.plan_plain_deliveries(app.state.sessionmaker, [prepared])
+    assert plan.values  # one new row planned
+    stored = await local.deliver_local(
+        app.state, raw=_raw(5), envelope_from="frank@sender.example", recipients=[ERIN]
+    )
+    async with app.state.sessionmaker() as session:
+        await begin_as_writer(session)
+        outcome = await batch_filing.file_plain_deliveries(session, plan)
+        await session.commit()
+    assert outcome.filed == {} and outcome.remaining == [0]
+    assert await _subjects(app) == ["batch 5"] and len(stored) == 1
 
 
 async def test_rules_and_replies_are_filed_one_by_one_and_keep_their_meaning(

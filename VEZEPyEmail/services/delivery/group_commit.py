@@ -26,7 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyEmail.services.delivery import local
-from VEZEPyEmail.services.delivery.batch_filing import file_plain_deliveries
+from VEZEPyEmail.services.delivery.batch_filing import (
+    file_plain_deliveries,
+    plan_plain_deliveries,
+)
 from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
 from VEZEPyEmail.services.sieve import delivery as sieve
 
@@ -118,11 +121,13 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Waiting]) -> None:
         sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
         filed: list[tuple[_Waiting, _Filed]] = []
+        # Plain deliveries set-based (batch_filing.py), read before the write lock; the rest
+        # one by one.
+        plan = await plan_plain_deliveries(sessionmaker, [w.prepared for w in batch])
         try:
             async with sessionmaker() as session:
                 await begin_as_writer(session)
-                # Plain deliveries first, set-based (batch_filing.py); the rest one by one.
-                plain = await file_plain_deliveries(session, [w.prepared for w in batch])
+                plain = await file_plain_deliveries(session, plan)
                 for index, delivered in plain.filed.items():
                     filed.append((batch[index], (delivered, [])))
                 for waiting in (batch[index] for index in plain.remaining):
