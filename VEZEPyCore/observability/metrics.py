@@ -6,6 +6,7 @@ Each app owns a `CollectorRegistry` so three services in one test process do not
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,16 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # Each (route, method, status) child once: `labels()` locks and validates per call.
+        # Bounded: routes are templates, methods and statuses few.
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.latency.labels(route, method, str(status))
+        child.observe(seconds)
 
 
 class PrometheusMiddleware:
@@ -50,6 +61,4 @@ class PrometheusMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
-            self.metrics.latency.labels(template, scope["method"], str(status)).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.observe(template, scope["method"], status, time.perf_counter() - started)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HEADER_KEY = REQUEST_ID_HEADER.encode()
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 
@@ -22,8 +23,13 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        for key, value in scope["headers"]:
+            if key == _HEADER_KEY:
+                incoming = value.decode("latin-1")
+                break
+        # 32 random hex digits, as a uuid4's hex would be, for a fraction of its cost.
+        request_id = incoming if _SAFE_ID.match(incoming) else secrets.token_hex(16)
         token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:

@@ -133,3 +133,93 @@ async def test_inline_path_keeps_the_errors_and_the_owner_check(
     assert bad_cursor.status_code == 400
     assert other.status_code == 403
     assert missing.status_code == 404
+
+
+#: Queries the lane must answer as the declared route does: plain pages it takes itself, and
+#: every bound, spelling and refusal it must leave to the route (ADR 0021).
+LANE_QUERIES: list[str] = [
+    f"user={ALICE}",
+    f"user={ALICE}&limit=3",
+    f"user={ALICE}&limit=200&offset=2",
+    f"user={ALICE.upper()}&folder=INBOX",
+    f"user={ALICE}&folder=Archive",
+    f"user={ALICE}&limit=201",
+    f"user={ALICE}&limit=0",
+    f"user={ALICE}&limit=050",
+    f"user={ALICE}&limit=%2B5",
+    f"user={ALICE}&limit=",
+    f"user={ALICE}&limit=%D9%A3",  # an Arabic-Indic three: a digit, but not one the route reads
+    f"user={ALICE}&offset=-1",
+    f"user={ALICE}&offset=1000001",
+    f"user={ALICE}&folder=",
+    f"user={ALICE}&folder=*",
+    f"user={ALICE}&folder={'x' * 129}",
+    f"user={ALICE}&cursor=not-a-cursor",
+    f"user={ALICE}&cursor={'c' * 201}",
+    f"user={ALICE}&q=subject",
+    f"user={ALICE}&user={BOB}",
+    f"user={ALICE}&unknown=1",
+    f"user={BOB}",
+    "user=ab",
+    "user=alice@example.com",
+    "limit=3",
+    "",
+]
+
+
+async def test_the_fast_lane_answers_exactly_as_the_declared_route(
+    sqlite_app: FastAPI,
+    running: Running,
+    admin_headers: dict[str, str],
+    mint: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from VEZEPyEmail.app.routers import messages as router
+
+    lane = router._fast_lane
+    answered: list[str] = []
+
+    async def watched_lane(request: Any) -> Any:
+        answer = await lane(request)
+        if answer is not None:
+            answered.append(request.url.query)
+        return answer
+
+    async def no_lane(request: Any) -> None:
+        return None
+
+    callers = {
+        "alice": {"Authorization": f"Bearer {mint(ALICE)}"},
+        "admin": admin_headers,
+        "no scope": {"Authorization": f"Bearer {mint(ALICE, scopes=('email.send',))}"},
+        "expired": {"Authorization": f"Bearer {mint(ALICE, ttl_seconds=-120)}"},
+        "other audience": {"Authorization": f"Bearer {mint(ALICE, audience='veze-game')}"},
+        "not bearer": {"Authorization": f"Basic {mint(ALICE)}"},
+        "none": {},
+    }
+    async with running(sqlite_app) as client:
+        await provision(client, admin_headers, ALICE)
+        await provision(client, admin_headers, BOB)
+        await _seed(sqlite_app, ALICE)
+        first = await client.get(
+            "/api/messages", params={"user": ALICE, "limit": 2}, headers=callers["alice"]
+        )
+        queries = [*LANE_QUERIES, f"user={ALICE}&limit=2&cursor={first.json()['next_cursor']}"]
+        for who, headers in callers.items():
+            for query in queries:
+                url = f"/api/messages?{query}"
+                monkeypatch.setattr(router, "_fast_lane", watched_lane)
+                with_lane = await client.get(url, headers=headers)
+                monkeypatch.setattr(router, "_fast_lane", no_lane)
+                declared = await client.get(url, headers=headers)
+                assert with_lane.status_code == declared.status_code, (who, query)
+                assert with_lane.json() == declared.json(), (who, query)
+                assert with_lane.headers["content-type"] == declared.headers["content-type"]
+                assert with_lane.headers.get("www-authenticate") == declared.headers.get(
+                    "www-authenticate"
+                )
+    # The lane really took the plain pages (and only answers it may give).
+    assert f"user={ALICE}&limit=3" in answered
+    assert f"user={ALICE.upper()}&folder=INBOX" in answered
+    assert any("cursor=" in query for query in answered)
+    assert all("q=" not in query and "unknown" not in query for query in answered)
