@@ -40,6 +40,24 @@ class EmailSettings(CoreSettings):
         300, gt=0, le=3600, validation_alias=_env("EMAIL_SMTP_SESSION_TIMEOUT")
     )
     smtp_max_errors: int = Field(10, ge=1, le=100, validation_alias=_env("EMAIL_SMTP_MAX_ERRORS"))
+    #: Sessions one client IP may hold open at once, per listener process (421 beyond).
+    smtp_max_connections_per_ip: int = Field(
+        20, ge=1, le=10_000, validation_alias=_env("EMAIL_SMTP_MAX_CONNECTIONS_PER_IP")
+    )
+    #: NOOP, RSET, VRFY, EXPN, HELP, HELO and EHLO each, per session (421 beyond).
+    smtp_junk_command_limit: int = Field(
+        100, ge=1, le=100_000, validation_alias=_env("EMAIL_SMTP_JUNK_COMMAND_LIMIT")
+    )
+    #: Failed SMTP AUTH attempts per window, per client IP and per login (454 beyond).
+    smtp_auth_failures_per_ip: int = Field(
+        10, ge=1, le=10_000, validation_alias=_env("EMAIL_SMTP_AUTH_FAILURES_PER_IP")
+    )
+    smtp_auth_failures_per_login: int = Field(
+        5, ge=1, le=10_000, validation_alias=_env("EMAIL_SMTP_AUTH_FAILURES_PER_LOGIN")
+    )
+    smtp_auth_failure_window_seconds: int = Field(
+        300, ge=1, le=86_400, validation_alias=_env("EMAIL_SMTP_AUTH_WINDOW")
+    )
     #: The listeners run in their own process (`python -m VEZEPyEmail.smtp_main`); the web
     #: process then starts none, so the ports are never bound twice.
     smtp_separate_process: bool = Field(False, validation_alias=_env("EMAIL_SMTP_SEPARATE"))
