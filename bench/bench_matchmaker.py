@@ -133,6 +133,7 @@ async def reset_queue(engine: AsyncEngine, tickets: list[WaitingTicket]) -> None
                     "region": t.region,
                     "rating": t.rating,
                     "status": "waiting",
+                    "bot_fill": True,
                     "created_at": now - timedelta(seconds=t.waited_seconds),
                 }
                 for t in tickets

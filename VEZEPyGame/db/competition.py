@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -161,3 +163,7 @@ class QueueTicket(Base):
     match_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     opponent_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     bot_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The player agreed, when queueing, to an unrated game against the bot if nobody fits in
+    #: time. Without it a ticket waits for a person (a ranked ticket is never played by a bot
+    #: behind the player's back).
+    bot_fill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

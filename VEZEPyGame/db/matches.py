@@ -31,8 +31,9 @@ class Match(Base):
     id: Mapped[str] = mapped_column(String(MATCH_ID_LENGTH), primary_key=True)
     #: "ranked" | "casual" | "bot"
     mode: Mapped[str] = mapped_column(String(16))
-    first_player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
-    #: NULL in bot matches: the bot plays second.
+    #: NULL in a bot match where the bot plays first.
+    first_player_id: Mapped[int | None] = mapped_column(ForeignKey("players.id"))
+    #: NULL in a bot match where the bot plays second.
     second_player_id: Mapped[int | None] = mapped_column(ForeignKey("players.id"))
     bot_level: Mapped[int | None] = mapped_column(Integer)
     #: "active" | "finished"
@@ -52,6 +53,8 @@ class Match(Base):
     turn_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: When the side to move runs out of time; NULL once finished.
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The side (0 first, 1 second) whose draw offer stands; cleared by any move or answer.
+    draw_offer_side: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

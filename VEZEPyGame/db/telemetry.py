@@ -47,6 +47,7 @@ class FairPlayFlag(Base):
     __table_args__ = (
         UniqueConstraint("player_id", "rule", "window_key", name="uq_fair_play_flags_window"),
         Index("ix_fair_play_flags_created", "created_at"),
+        Index("ix_fair_play_flags_status", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -56,3 +57,9 @@ class FairPlayFlag(Base):
     detail: Mapped[str] = mapped_column(String(500))
     match_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: "open" until an admin reviews it: "resolved" (acted on) or "dismissed" (a false alarm).
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    #: Who reviewed it (the admin's handle) and when, with their note: the audit trail.
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -173,8 +173,13 @@ async def test_a_long_wait_widens_the_window_then_a_bot_fills_the_seat(
             session.add(Rating(player_id=ids[1], mode="ranked", mu=1800, sigma=100, updated_at=now))
             session.add(Rating(player_id=ids[2], mode="ranked", mu=2400, sigma=100, updated_at=now))
             await session.commit()
-        for handle in ("alice", "bob", "dave"):
+        for handle in ("alice", "bob"):
             await client.post("/api/queue", json={}, headers=player_headers(mint, handle))
+        # dave asked for the bot if nobody fits (a ranked ticket never gets one otherwise).
+        joined = await client.post(
+            "/api/queue", json={"bot_fill": True}, headers=player_headers(mint, "dave")
+        )
+        assert joined.json()["bot_fill"] is True
         assert await app.state.matchmaker.run_pass() == []  # 300 apart: too far for now
         await age_tickets(app, 30)  # windows now 350
         [pair] = await app.state.matchmaker.run_pass()
@@ -186,6 +191,44 @@ async def test_a_long_wait_widens_the_window_then_a_bot_fills_the_seat(
     assert start.requests[-1].second_player_id is None
     assert start.requests[-1].mode == "ranked"
     assert status["ticket"]["status"] == "matched" and status["ticket"]["bot_level"] == 3
+
+
+async def test_the_bot_takes_only_tickets_whose_player_agreed(
+    make_game_app: GameAppFactory, running: Running, mint: Minter, start: RecordingStart
+) -> None:
+    """Ranked waits for a person unless asked; casual accepts the bot unless told not to."""
+    app = competition_app(
+        make_game_app(matchmaker_enabled=False, matchmaker_bot_after_seconds=30),
+        start_match=start,
+    )
+    async with running(app) as client:
+        await add_players(app, "ranked_default", "ranked_yes", "casual_default", "casual_no")
+        # Each in a region of its own: nobody can pair with anybody.
+        joins: dict[str, dict[str, object]] = {
+            "ranked_default": {"mode": "ranked", "region": "eu"},
+            "ranked_yes": {"mode": "ranked", "bot_fill": True, "region": "na"},
+            "casual_default": {"mode": "casual", "region": "asia"},
+            "casual_no": {"mode": "casual", "bot_fill": False, "region": "oce"},
+        }
+        for handle, body in joins.items():
+            response = await client.post(
+                "/api/queue", json=body, headers=player_headers(mint, handle)
+            )
+            assert response.status_code == 201, response.text
+        await age_tickets(app, 120)
+        started = await app.state.matchmaker.run_pass()
+        statuses = {
+            handle: (await client.get("/api/queue", headers=player_headers(mint, handle))).json()
+            for handle in joins
+        }
+    assert {m.tickets[0].ticket_id for m in started} == {
+        statuses["ranked_yes"]["ticket"]["id"],
+        statuses["casual_default"]["ticket"]["id"],
+    }
+    assert all(request.bot_level is not None for request in start.requests)
+    assert statuses["ranked_default"]["ticket"]["status"] == "waiting"
+    assert statuses["casual_no"]["ticket"]["status"] == "waiting"
+    assert [statuses[h]["ticket"]["bot_fill"] for h in joins] == [False, True, True, False]
 
 
 async def test_two_workers_never_put_a_ticket_in_two_matches(

@@ -65,6 +65,7 @@ async def ticket_read(
         match_id=ticket.match_id,
         bot_level=ticket.bot_level,
         opponent_handle=names.get(ticket.opponent_id) if ticket.opponent_id else None,
+        bot_fill=ticket.bot_fill,
     )
 
 
@@ -95,7 +96,12 @@ async def join_queue(
     if body.region is not None and body.region not in config.regions:
         raise BadRequest(f"unknown region; one of: {', '.join(config.regions)}")
     ticket = await tickets.enqueue(
-        session, player_id=player.id, mode=body.mode, region=region, now=datetime.now(UTC)
+        session,
+        player_id=player.id,
+        mode=body.mode,
+        region=region,
+        now=datetime.now(UTC),
+        bot_fill=body.accepts_bot,
     )
     await session.commit()
     request.app.state.matchmaker.wakeup.set()  # pair now, not at the next poll
@@ -265,14 +271,15 @@ async def join_from_page(
     settings: SettingsDep,
     config: CompetitionDep,
     mode: Annotated[str, Form(max_length=16)] = "ranked",
+    bot_fill: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
-    """The page's join button (a form with the CSRF token)."""
+    """The page's join button (a form with the CSRF token); `bot_fill` is its checkbox."""
     target = request.url_for("queue_page")
     player = await find_caller(session, principal, mail_domain=settings.mail_domain)
     if player is None:
         return RedirectResponse(f"{target}?error=no-player", status_code=303)
     try:
-        body = QueueJoin.model_validate({"mode": mode})
+        body = QueueJoin.model_validate({"mode": mode, "bot_fill": bot_fill})
         await join_queue(request, session, player, body, config)
     except AppError as exc:
         error = (

@@ -31,6 +31,8 @@ class WaitingTicket(NamedTuple):
     region: str
     rating: float
     waited_seconds: float
+    #: The player accepts the bot (an unrated game) when nobody fits in time.
+    bot_fill: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def _pair_pool(pool: list[WaitingTicket], window: Window) -> list[Pair]:
     count = len(ordered)
     if count < 2:
         return []
-    _ids, players, _modes, _regions, ratings, waits = zip(*ordered, strict=True)
+    _ids, players, _modes, _regions, ratings, waits, _bots = zip(*ordered, strict=True)
     base, growth, maximum = window.base, window.growth_per_second, window.maximum
     widths = [min(base + growth * waited, maximum) if waited > 0 else base for waited in waits]
     taken = [False] * count
@@ -148,5 +150,10 @@ def pair_first_come(tickets: Sequence[WaitingTicket]) -> list[Pair]:
 
 
 def due_for_bot(ticket: WaitingTicket, *, bot_after_seconds: float | None) -> bool:
-    """A ticket nobody fitted for this long gets a bot opponent (None: never)."""
-    return bot_after_seconds is not None and ticket.waited_seconds >= bot_after_seconds
+    """A ticket nobody fitted for this long gets a bot opponent (None: never), if its player
+    agreed to one when queueing."""
+    return (
+        ticket.bot_fill
+        and bot_after_seconds is not None
+        and ticket.waited_seconds >= bot_after_seconds
+    )

@@ -19,6 +19,18 @@ class QueueJoin(BaseModel):
         pattern=r"^[a-z]+$",
         description="Defaults to the player's profile region",
     )
+    bot_fill: bool | None = Field(
+        None,
+        description=(
+            "If nobody fits before the bot wait, play an unrated game against the bot instead"
+            " of waiting on. Defaults to yes for casual and no for ranked: a ranked ticket is"
+            " never given to the bot unless its player asked for that."
+        ),
+    )
+
+    @property
+    def accepts_bot(self) -> bool:
+        return self.bot_fill if self.bot_fill is not None else self.mode == "casual"
 
 
 class TicketRead(BaseModel):
@@ -35,6 +47,8 @@ class TicketRead(BaseModel):
     match_id: str | None
     bot_level: int | None
     opponent_handle: str | None
+    #: The player agreed to an unrated bot game if nobody fits in time.
+    bot_fill: bool
 
 
 class QueueStatusRead(BaseModel):

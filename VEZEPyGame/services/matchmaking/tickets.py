@@ -42,7 +42,13 @@ class QueueStatus:
 
 
 async def enqueue(
-    session: AsyncSession, *, player_id: int, mode: str, region: str, now: datetime
+    session: AsyncSession,
+    *,
+    player_id: int,
+    mode: str,
+    region: str,
+    now: datetime,
+    bot_fill: bool = False,
 ) -> QueueTicket:
     """A new waiting ticket at the player's current rating (caller commits).
 
@@ -60,6 +66,7 @@ async def enqueue(
         rating=skill.mu,
         status=TICKET_WAITING,
         created_at=now,
+        bot_fill=bot_fill,
     )
     try:
         async with session.begin_nested():
@@ -135,6 +142,7 @@ async def waiting_tickets(session: AsyncSession, *, now: datetime) -> list[Waiti
             QueueTicket.region,
             QueueTicket.rating,
             _waited_seconds(connection.dialect.name, now),
+            QueueTicket.bot_fill,
         ).where(QueueTicket.status == TICKET_WAITING)
     )
     return [WaitingTicket._make(row) for row in rows]
