@@ -1,14 +1,19 @@
 """Alembic, driven from code: `upgrade_to_head` at start-up, `run_env` inside each env.py.
 
-Migrations are the only source of the schema. With PostgreSQL, several workers may start at
-once, so the upgrade holds an advisory lock; SQLite serialises writers by itself.
+Migrations are the only source of the schema. Several workers may start at once, so the
+upgrade holds a lock: an advisory lock on PostgreSQL, an exclusive `flock` on a file beside the
+database on SQLite (SQLite serialises single statements, but two workers would each see the
+schema missing and both run the same `CREATE TABLE`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command, context
@@ -27,9 +32,31 @@ def alembic_config(script_location: Path, url: str) -> Config:
 
 async def upgrade_to_head(script_location: Path, url: str) -> None:
     # Alembic's env.py runs its own event loop; give it a thread of its own.
-    await asyncio.to_thread(_use_wal_journal, url)
-    # "heads": capabilities developed side by side may add migrations on separate branches.
-    await asyncio.to_thread(command.upgrade, alembic_config(script_location, url), "heads")
+    await asyncio.to_thread(_upgrade_locked, script_location, url)
+
+
+def _upgrade_locked(script_location: Path, url: str) -> None:
+    with _sqlite_migration_lock(url):
+        _use_wal_journal(url)
+        # "heads": capabilities developed side by side may add migrations on separate branches.
+        command.upgrade(alembic_config(script_location, url), "heads")
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(url: str) -> Iterator[None]:
+    """One upgrade at a time per SQLite file, across processes (workers of one service)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    lock_path = Path(parsed.database + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, even on a crash
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _use_wal_journal(url: str) -> None:
