@@ -31,6 +31,7 @@ from VEZEPyEmail.services.delivery.batch_filing import (
     plan_plain_deliveries,
 )
 from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
+from VEZEPyEmail.services.delivery.writer_turn import WriterTurn, lock_path_for
 from VEZEPyEmail.services.sieve import delivery as sieve
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class GroupCommitter:
         self._waiting: list[_Waiting] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One committer at a time across listener processes on SQLite (writer_turn.py).
+        self._turn = WriterTurn(lock_path_for(str(getattr(state.settings, "db_url", ""))))
         #: Batches committed and deliveries in them (for the tests and the bench).
         self.batches = 0
         self.filed = 0
@@ -72,6 +75,7 @@ class GroupCommitter:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._turn.close()
         for waiting in self._waiting:  # never left hanging: they get a 4xx
             if not waiting.done.done():
                 waiting.done.set_exception(RuntimeError("delivery stopped"))
@@ -125,7 +129,7 @@ class GroupCommitter:
         # one by one.
         plan = await plan_plain_deliveries(sessionmaker, [w.prepared for w in batch])
         try:
-            async with sessionmaker() as session:
+            async with self._turn(), sessionmaker() as session:
                 await begin_as_writer(session)
                 plain = await file_plain_deliveries(session, plan)
                 for index, delivered in plain.filed.items():
