@@ -44,6 +44,18 @@ class CoreSettings(BaseSettings):
     redis_url: str | None = Field(
         None, validation_alias=AliasChoices("REDIS_URL", "VEZE_REDIS_URL")
     )
+    #: Durable queues (VEZEPyCore.queue): with Redis configured, dispatch jobs over Redis
+    #: Streams (the database stays the record); off keeps the database loop alone.
+    queue_streams: bool = Field(True, validation_alias=AliasChoices("VEZE_QUEUE_STREAMS"))
+    #: A consumer's unacknowledged entries are taken over by a live one (XAUTOCLAIM) once
+    #: idle this long; a job is rerun only once its database lease has run out as well.
+    queue_claim_idle_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias=AliasChoices("VEZE_QUEUE_CLAIM_IDLE")
+    )
+    #: Key prefix of the queues' streams (`<prefix>:<queue>`, `...:delayed`, `...:dead`).
+    queue_stream_prefix: str = Field(
+        "veze:queue", min_length=1, validation_alias=AliasChoices("VEZE_QUEUE_STREAM_PREFIX")
+    )
     otel_enabled: bool = Field(False, validation_alias=AliasChoices("OTEL_ENABLED"))
     otel_endpoint: str | None = Field(
         None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")

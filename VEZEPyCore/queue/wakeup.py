@@ -68,6 +68,9 @@ class WakeableLoop(ABC):
             try:
                 claimed = await self.process_due()
             except Exception:  # the database is down, say: keep the loop alive, try again
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a driver turned our cancellation into an error: stop all the same
                 log.exception("%s pass failed", self._label)
                 claimed = 0
             self.passes += 1

@@ -230,7 +230,14 @@ async def test_a_dead_workers_lease_runs_out_and_another_worker_delivers(
     assert row.status == "sent" and row.lease_token is None
     assert len(mx.received) == 1
     # The dead worker's late outcome no longer counts.
-    assert not await dead._finish(claimed, status="queued", error="late", next_attempt_at=later)
+    assert not await dead.table.finish(
+        started.state.sessionmaker,
+        claimed,
+        status="queued",
+        error="late",
+        next_attempt_at=later,
+        now=later,
+    )
     [row] = await task_rows(started.state)
     assert row.status == "sent"
 

@@ -46,6 +46,11 @@ class PortalSettings(CoreSettings):
     provisioning_lease_seconds: float = Field(
         60.0, gt=0, le=3600, validation_alias=AliasChoices("UNI_PROVISIONING_LEASE")
     )
+    #: Give a task up (dead letter, `python -m VEZEPyCore.queue dead-letters`) after this
+    #: many attempts; 0 retries for ever (the account exists; an alert watches the backlog).
+    provisioning_max_attempts: int = Field(
+        0, ge=0, le=10_000, validation_alias=AliasChoices("UNI_PROVISIONING_MAX_ATTEMPTS")
+    )
     #: Off for a portal process that should only serve requests (the queue still fills).
     provisioning_worker: bool = Field(
         True, validation_alias=AliasChoices("UNI_PROVISIONING_WORKER")

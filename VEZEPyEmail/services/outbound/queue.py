@@ -2,20 +2,35 @@
 
 `enqueue_outbound` commits before it returns: once the submission listener has said 250 the
 message and one queue row per remote recipient survive a crash (RFC 5321 6.1: "the SMTP server
-MUST NOT lose the message"). The worker (worker.py) is woken after the commit.
+MUST NOT lose the message"). Once the transaction that queued rows commits, they are dispatched
+to the workers (worker.py): the local one wakes up, or with Redis the row ids go on the
+queue's stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.queue import QueueDefinition, QueueTable, QueueWorker
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundMessage, OutboundTask
+
+#: The outbound queue as a VEZEPyCore queue: `sending` while leased, `failed` the dead letters
+#: (a DSN went to the sender; see worker.py).
+OUTBOUND = QueueTable(
+    name="email.outbound",
+    model=OutboundTask,
+    waiting="queued",
+    running="sending",
+    done="sent",
+    dead="failed",
+    max_error_length=1000,
+)
+QUEUE = QueueDefinition(table=OUTBOUND, settings=EmailSettings)
 
 
 def recipient_domain(address: str) -> str:
@@ -48,8 +63,9 @@ async def enqueue_outbound(
 async def add_outbound(
     session: AsyncSession, state: Any, *, raw: bytes, envelope_from: str, recipients: list[str]
 ) -> None:
-    """`enqueue_outbound` inside the caller's transaction (it flushes; the caller commits and
-    then calls `wake_outbound`), so a send can queue its remote copies atomically with the rest.
+    """`enqueue_outbound` inside the caller's transaction (it flushes; the caller commits), so
+    a send can queue its remote copies atomically with the rest. The rows are dispatched when
+    that transaction commits (and forgotten if it rolls back).
     """
     if not recipients:
         return
@@ -69,8 +85,8 @@ async def add_outbound(
     )
     session.add(message)
     await session.flush()
-    await session.execute(
-        insert(OutboundTask),
+    added = await session.scalars(
+        insert(OutboundTask).returning(OutboundTask.id),
         [
             {
                 "message_id": message.id,
@@ -87,10 +103,16 @@ async def add_outbound(
             for recipient, domain in zip(recipients, domains, strict=True)
         ],
     )
+    # A process without the worker (the SMTP-only process) leaves the rows to the workers'
+    # sweep in the web processes.
+    worker = getattr(state, "outbound_worker", None)
+    if isinstance(worker, QueueWorker):
+        worker.notify_after_commit(session, list(added))
 
 
 def wake_outbound(state: Any) -> None:
-    """Start this process's worker at once (after the commit that queued something)."""
-    wakeup = getattr(getattr(state, "outbound_worker", None), "wakeup", None)
-    if isinstance(wakeup, asyncio.Event):
-        wakeup.set()
+    """After the commit that queued something. Kept for callers: the commit itself dispatches
+    the rows now (`add_outbound`), so this only pokes the local loop when there is no Redis."""
+    worker = getattr(state, "outbound_worker", None)
+    if isinstance(worker, QueueWorker) and worker.dispatch is None:
+        worker.wakeup.set()

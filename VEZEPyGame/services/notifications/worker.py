@@ -1,31 +1,28 @@
 """The summary-mail worker: works off `match_summary_outbox` in every Game process.
 
-The same leased-queue pattern as the portal's provisioning worker (VEZEPyCore.queue): one
-conditional UPDATE claims due rows and pushes them a lease into the future, only the lease
-holder records the outcome, failures are retried with exponential back-off and jitter. An Email
-outage therefore delays summaries but loses none. After `MAX_ATTEMPTS` failures, or a refusal
-retrying cannot fix, a row is marked `failed` with its `last_error` for an operator.
+It is VEZEPyCore's leased-queue worker (VEZEPyCore/queue/worker.py): claims with a lease,
+only the lease holder records the outcome, failures retried with exponential back-off and
+jitter, Redis Streams dispatch when Redis is configured. An Email outage therefore delays
+summaries but loses none. After `MAX_ATTEMPTS` failures, or a refusal retrying cannot fix, a
+row is marked `failed` (a dead letter) with its `last_error` for an operator, who can replay it
+(`python -m VEZEPyCore.queue dead-letters replay game.summary-mail ...`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from VEZEPyCore.errors import AppError
-from VEZEPyCore.queue import Backoff, WakeableLoop
+from VEZEPyCore.queue import Backoff, GiveUp, Job, QueueWorker, StreamDispatch, stream_dispatch
+from VEZEPyCore.queue.worker import Outcome
 from VEZEPyGame.app.settings import GameSettings
-from VEZEPyGame.db.notifications import SummaryMail
 from VEZEPyGame.services.notifications.delivery import (
     SYSTEM_MAIL_SCOPE,
     OutgoingMail,
@@ -33,7 +30,11 @@ from VEZEPyGame.services.notifications.delivery import (
     SystemMailSender,
 )
 from VEZEPyGame.services.notifications.metrics import SummaryMailMetrics
-from VEZEPyGame.services.notifications.outbox import enqueue_summaries
+from VEZEPyGame.services.notifications.outbox import (
+    SUMMARY_MAIL,
+    add_summaries,
+    waiting_summaries,
+)
 from VEZEPyGame.services.notifications.summary import FinishedMatch
 from VEZEPyGame.services.notifications.token import ServiceTokenSource
 
@@ -42,15 +43,16 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MAX_ATTEMPTS = 12
 INTERRUPTED = "interrupted: the game service stopped during the delivery; will retry"
-MAX_ERROR_LENGTH = 500
 BATCH_SIZE = 16
+#: Delivery counter outcome per queue outcome (an interrupted attempt is not counted).
+_OUTCOMES = {"done": "sent", "retry": "retry", "dead": "failed"}
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SummaryMailWorker(WakeableLoop):
+class SummaryMailWorker(QueueWorker):
     def __init__(
         self,
         *,
@@ -62,146 +64,73 @@ class SummaryMailWorker(WakeableLoop):
         clock: Clock = utcnow,
         rng: random.Random | None = None,
         metrics: SummaryMailMetrics | None = None,
+        dispatch: StreamDispatch | None = None,
     ) -> None:
+        self._sender = sender
+        self._metrics = metrics
         super().__init__(
+            table=SUMMARY_MAIL,
+            sessionmaker=sessionmaker,
+            handler=self._deliver,
+            backoff=backoff,
+            lease_seconds=lease_seconds,
             poll_seconds=poll_seconds,
+            max_attempts=MAX_ATTEMPTS,
+            batch_size=BATCH_SIZE,
             clock=clock,
-            name="summary-mail-worker",
+            rng=rng,
+            dispatch=dispatch,
+            on_outcome=self._count,
+            interrupted=INTERRUPTED,
             label="summary mail worker",
         )
-        self._sessionmaker = sessionmaker
-        self._sender = sender
-        self._backoff = backoff
-        self._lease = timedelta(seconds=lease_seconds)
-        self._rng = rng or random.Random()
-        self._metrics = metrics
 
-    async def process_due(self) -> int:
-        now = self._clock()
-        token = secrets.token_hex(16)
-        due = (
-            select(SummaryMail.id)
-            .where(SummaryMail.status == "pending", SummaryMail.next_attempt_at <= now)
-            .order_by(SummaryMail.next_attempt_at, SummaryMail.id)
-            .limit(BATCH_SIZE)
-        )
-        claim = (
-            update(SummaryMail)
-            .where(
-                SummaryMail.id.in_(due),
-                # Repeated outside the subquery: PostgreSQL re-checks them on a row another
-                # worker updated while this statement waited.
-                SummaryMail.status == "pending",
-                SummaryMail.next_attempt_at <= now,
-            )
-            .values(
-                lease_token=token,
-                next_attempt_at=now + self._lease,
-                attempts=SummaryMail.attempts + 1,
-                updated_at=now,
-            )
-            .returning(
-                SummaryMail.id,
-                SummaryMail.address,
-                SummaryMail.subject,
-                SummaryMail.body,
-                SummaryMail.message_id,
-                SummaryMail.attempts,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessionmaker.begin() as session:
-            rows = (await session.execute(claim)).all()
-        results = await asyncio.gather(
-            *(self._deliver(row, token) for row in rows), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, asyncio.CancelledError):
-                raise result
-            if isinstance(result, BaseException):
-                log.error("summary mail: could not record an outcome", exc_info=result)
-        return len(rows)
-
-    async def _deliver(self, row: Any, token: str) -> None:
+    async def _deliver(self, job: Job) -> None:
+        row = job.row
         mail = OutgoingMail(
             to=row.address, subject=row.subject, text=row.body, message_id=row.message_id
         )
         try:
             await self._sender.send(mail)
-        except asyncio.CancelledError:
-            await self._finish(row.id, token, status="pending", error=INTERRUPTED, delay=0.0)
-            raise
         except PermanentFailure as exc:
-            log.warning("summary mail %s to %s refused for good: %s", row.id, row.address, exc)
-            await self._finish(row.id, token, status="failed", error=exc.detail, delay=0.0)
-            return
-        except Exception as exc:  # Email down, slow or refusing: retried later
-            error = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-            if row.attempts >= MAX_ATTEMPTS:
-                await self._finish(row.id, token, status="failed", error=error, delay=0.0)
-                return
-            delay = self._backoff.delay(row.attempts, self._rng)
-            log.info(
-                "summary mail %s: attempt %d failed, retry in %.1fs: %s",
-                row.id,
-                row.attempts,
-                delay,
-                error,
-            )
-            await self._finish(row.id, token, status="pending", error=error, delay=delay)
-            return
-        await self._finish(row.id, token, status="sent", error=None, delay=0.0)
+            raise GiveUp(exc.detail) from exc
+        # Anything else (Email down, slow or refusing) is retried by the queue worker.
 
-    async def _finish(
-        self, row_id: int, token: str, *, status: str, error: str | None, delay: float
-    ) -> None:
-        if self._metrics is not None and error != INTERRUPTED:
-            outcome = {"sent": "sent", "failed": "failed"}.get(status, "retry")
-            self._metrics.deliveries.labels(outcome).inc()
-        now = self._clock()
-        statement = (
-            update(SummaryMail)
-            .where(SummaryMail.id == row_id, SummaryMail.lease_token == token)
-            .values(
-                status=status,
-                last_error=error[:MAX_ERROR_LENGTH] if error else None,
-                next_attempt_at=now + timedelta(seconds=delay),
-                lease_token=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessionmaker.begin() as session:
-            await session.execute(statement)
-
-    async def next_due(self) -> datetime | None:
-        async with self._sessionmaker() as session:
-            next_due: datetime | None = await session.scalar(
-                select(func.min(SummaryMail.next_attempt_at)).where(SummaryMail.status == "pending")
-            )
-        return next_due
+    def _count(self, _job: Job, outcome: Outcome) -> None:
+        if self._metrics is not None and outcome in _OUTCOMES:
+            self._metrics.deliveries.labels(_OUTCOMES[outcome]).inc()
 
 
-def send_match_summary(app: FastAPI) -> Callable[[FinishedMatch], Any]:
-    """The `after_finished` hook: queue the summaries of a finished match (the worker sends)."""
+def summary_hooks(app: FastAPI) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The match hooks: `on_finished` writes the summaries in the result's transaction,
+    `after_finished` dispatches them once it has committed (the worker sends)."""
     settings: GameSettings = app.state.settings
 
-    async def hook(match: FinishedMatch) -> None:
-        worker: SummaryMailWorker | None = getattr(app.state, "summary_mail_worker", None)
-        await enqueue_summaries(
-            app.state.sessionmaker,
+    async def on_finished(session: AsyncSession, match: FinishedMatch) -> None:
+        await add_summaries(
+            session,
             match,
             game_public_url=app.state.registry.public_url("game"),
             mail_domain=settings.mail_domain,
-            wakeup=worker.wakeup if worker is not None else None,
         )
 
-    return hook
+    async def after_finished(match: FinishedMatch) -> None:
+        # Only a wake-up: if this never runs (a crash right after the commit), the worker's
+        # sweep finds the committed rows all the same.
+        worker: SummaryMailWorker | None = getattr(app.state, "summary_mail_worker", None)
+        if worker is None:
+            return
+        async with app.state.sessionmaker() as session:
+            ids = await waiting_summaries(session, match_id=match.id)
+        if ids:
+            await worker.notify(ids)
+
+    return on_finished, after_finished
 
 
 @asynccontextmanager
 async def summary_mail(app: FastAPI) -> AsyncIterator[None]:
-    """Lifespan hook: the worker (unless switched off) and the match hook that feeds it."""
+    """Lifespan hook: the worker (unless switched off) and the match hooks that feed it."""
     settings: GameSettings = app.state.settings
     sender = SystemMailSender(
         clients=app.state.clients,
@@ -210,6 +139,7 @@ async def summary_mail(app: FastAPI) -> AsyncIterator[None]:
         ),
         deadline_seconds=settings.http_timeout_seconds,
     )
+    dispatch = stream_dispatch(settings, SUMMARY_MAIL.name)
     worker = SummaryMailWorker(
         sessionmaker=app.state.sessionmaker,
         sender=sender,
@@ -220,17 +150,21 @@ async def summary_mail(app: FastAPI) -> AsyncIterator[None]:
         lease_seconds=settings.summary_mail_lease_seconds,
         poll_seconds=settings.summary_mail_poll_seconds,
         metrics=SummaryMailMetrics(app),
+        dispatch=dispatch,
     )
     app.state.summary_mail_worker = worker
     hooks = getattr(app.state, "match_hooks", None)
     if hooks is not None:
-        hooks.after_finished.append(send_match_summary(app))
-    if not settings.summary_mail_worker:
-        yield
-        return
-    worker.start()
-    app.state.ready_checks["summary_mail_worker"] = worker.check_running
+        # Registered after the ratings hook (create_app), so the summary sees the new rating.
+        on_finished, after_finished = summary_hooks(app)
+        hooks.on_finished.append(on_finished)
+        hooks.after_finished.append(after_finished)
     try:
+        if settings.summary_mail_worker:
+            worker.start()
+            app.state.ready_checks["summary_mail_worker"] = worker.check_running
         yield
     finally:
         await worker.stop()
+        if dispatch is not None:
+            await dispatch.close()

@@ -53,7 +53,9 @@ class ProvisioningTask(Base):
         UniqueConstraint("handle", "target", name="uq_provisioning_tasks_handle_target"),
         Index("ix_provisioning_tasks_due", "status", "next_attempt_at"),
         CheckConstraint("target IN ('email', 'game')", name="ck_provisioning_tasks_target"),
-        CheckConstraint("status IN ('pending', 'done')", name="ck_provisioning_tasks_status"),
+        CheckConstraint(
+            "status IN ('pending', 'done', 'failed')", name="ck_provisioning_tasks_status"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

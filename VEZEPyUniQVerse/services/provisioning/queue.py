@@ -1,40 +1,44 @@
 """The durable provisioning queue: what sign-up adds and what the account page reads.
 
 `enqueue_account` only adds rows to the caller's transaction: the account and its tasks commit
-together, so a crash or a dead target service never leaves an account without its tasks. After
-that commit the portal's worker is woken (see `install_wakeup`) and calls the targets.
+together, so a crash or a dead target service never leaves an account without its tasks. Once
+that commit is done the rows are dispatched to the portal's workers (see `install_notifier`):
+the local worker wakes up, or, with Redis, the task ids go on the queue's stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
+from VEZEPyCore.queue import QueueDefinition, QueueTable, QueueWorker
+from VEZEPyUniQVerse.app.settings import PortalSettings
 from VEZEPyUniQVerse.db.models import PROVISIONING_TARGETS, ProvisioningTask
 from VEZEPyUniQVerse.services.provisioning.schemas import (
     ProvisioningTaskRead,
     ProvisioningTaskState,
 )
 
-#: Key in `Session.info` under which the portal's sessions carry the worker's wake-up event.
-WAKEUP_INFO_KEY = "veze.provisioning.wakeup"
-_WAKE_PENDING_KEY = "veze.provisioning.wake_pending"
-_LISTENING_KEY = "veze.provisioning.listening"
+#: The provisioning tasks as a VEZEPyCore queue. Tasks are retried until they succeed (the
+#: account exists already), so no task reaches the dead status unless a maximum is set.
+PROVISIONING = QueueTable(name="portal.provisioning", model=ProvisioningTask)
+QUEUE = QueueDefinition(table=PROVISIONING, settings=PortalSettings)
+
+#: Key in `Session.info` under which the portal's sessions carry the provisioning worker.
+WORKER_INFO_KEY = "veze.provisioning.worker"
 
 
-def install_wakeup(sessionmaker: async_sessionmaker[AsyncSession], wakeup: asyncio.Event) -> None:
-    """Make every session from `sessionmaker` carry `wakeup`, so an enqueue can poke it.
+def install_notifier(sessionmaker: async_sessionmaker[AsyncSession], worker: QueueWorker) -> None:
+    """Make every session from `sessionmaker` carry `worker`, so an enqueue can dispatch.
 
     Keeps whatever else the sessionmaker already puts in `Session.info`.
     """
     info: dict[Any, Any] = dict(sessionmaker.kw.get("info") or {})
-    info[WAKEUP_INFO_KEY] = wakeup
+    info[WORKER_INFO_KEY] = worker
     sessionmaker.configure(info=info)
 
 
@@ -42,8 +46,8 @@ async def enqueue_account(db: AsyncSession, *, handle: str, display_name: str) -
     """Add one pending task per target for `handle` to the caller's transaction.
 
     The caller commits. Idempotent: a target already queued (or done) for the handle is left
-    as it is. Once the transaction commits, the local worker wakes up at once; other portal
-    workers find the tasks on their next poll.
+    as it is. Once the transaction commits, the new tasks are dispatched: the local worker
+    wakes up at once, or with Redis the task ids go on the queue's stream.
     """
     now = datetime.now(UTC)
     handle = handle.lower()
@@ -62,28 +66,19 @@ async def enqueue_account(db: AsyncSession, *, handle: str, display_name: str) -
         }
         for target in PROVISIONING_TARGETS
     ]
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        await db.execute(
-            postgresql.insert(ProvisioningTask)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["handle", "target"])
-        )
-    elif dialect == "sqlite":
-        await db.execute(
-            sqlite.insert(ProvisioningTask)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["handle", "target"])
-        )
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        existing = set(
-            await db.scalars(
-                select(ProvisioningTask.target).where(ProvisioningTask.handle == handle)
-            )
-        )
-        db.add_all(ProvisioningTask(**row) for row in rows if row["target"] not in existing)
-        await db.flush()
-    _wake_after_commit(db)
+    insert: Any = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    added = await db.scalars(
+        insert(ProvisioningTask)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["handle", "target"])
+        .returning(ProvisioningTask.id)
+    )
+    ids = list(added)
+    worker = db.info.get(WORKER_INFO_KEY)
+    if ids and isinstance(worker, QueueWorker):
+        # Only after the commit: before it, no worker's own session could see the rows. A
+        # session not made by the portal's sessionmaker: the workers' sweep finds them.
+        worker.notify_after_commit(db, ids)
 
 
 async def provisioning_status(db: AsyncSession, *, handle: str) -> list[ProvisioningTaskRead]:
@@ -100,6 +95,8 @@ def task_read(task: ProvisioningTask) -> ProvisioningTaskRead:
     state: ProvisioningTaskState
     if task.status == "done":
         state = "done"
+    elif task.status == PROVISIONING.dead:
+        state = "failed"
     elif task.last_error is not None:
         state = "failed-retrying"
     else:
@@ -109,24 +106,5 @@ def task_read(task: ProvisioningTask) -> ProvisioningTaskRead:
         status=state,
         attempts=task.attempts,
         last_error=task.last_error,
-        next_attempt_at=None if task.status == "done" else task.next_attempt_at,
+        next_attempt_at=task.next_attempt_at if task.status == "pending" else None,
     )
-
-
-def _wake_after_commit(db: AsyncSession) -> None:
-    if not isinstance(db.info.get(WAKEUP_INFO_KEY), asyncio.Event):
-        return  # a session not made by the portal's sessionmaker: the worker's poll finds it
-    db.info[_WAKE_PENDING_KEY] = True
-    if not db.info.get(_LISTENING_KEY):
-        db.info[_LISTENING_KEY] = True
-        event.listen(db.sync_session, "after_commit", _poke_after_commit)
-
-
-def _poke_after_commit(session: Session) -> None:
-    # Poked only after the commit: before it, the worker's own session could not see the rows.
-    # Runs on the event loop's thread (SQLAlchemy's greenlet bridge), so set() is safe. A
-    # rolled-back enqueue leaves the flag set and a later commit pokes for nothing: harmless.
-    if session.info.pop(_WAKE_PENDING_KEY, False):
-        wakeup = session.info.get(WAKEUP_INFO_KEY)
-        if isinstance(wakeup, asyncio.Event):
-            wakeup.set()

@@ -20,8 +20,9 @@ class ProvisioningRead(BaseModel):
 
 
 #: What the account page shows per target: `failed-retrying` is a pending task whose last
-#: attempt failed and that the worker will try again at `next_attempt_at`.
-ProvisioningTaskState = Literal["pending", "done", "failed-retrying"]
+#: attempt failed and that the worker will try again at `next_attempt_at`; `failed` is one
+#: given up on (only with UNI_PROVISIONING_MAX_ATTEMPTS), waiting for an operator's replay.
+ProvisioningTaskState = Literal["pending", "done", "failed-retrying", "failed"]
 
 
 class ProvisioningTaskRead(BaseModel):
@@ -29,4 +30,4 @@ class ProvisioningTaskRead(BaseModel):
     status: ProvisioningTaskState
     attempts: int
     last_error: str | None
-    next_attempt_at: datetime | None = Field(description="None once done")
+    next_attempt_at: datetime | None = Field(description="None once done or given up")
