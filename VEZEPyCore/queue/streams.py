@@ -32,6 +32,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from VEZEPyCore.events.redis_client import fail_fast_client
+
 GROUP = "workers"
 #: Streams are trimmed to about this many entries (acknowledged ones are history only).
 STREAM_MAXLEN = 100_000
@@ -61,11 +63,19 @@ class Entry:
     row_id: int | None
 
 
-def _row_id(fields: dict[Any, Any]) -> int | None:
-    value = fields.get("id")
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(raw: Any) -> dict[str, str]:
+    """An entry's fields as text (the client answers in bytes)."""
+    return {_text(key): _text(value) for key, value in (raw or {}).items()}
+
+
+def _row_id(fields: dict[str, str]) -> int | None:
     try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
+        return int(fields["id"])
+    except (KeyError, ValueError):
         return None
 
 
@@ -92,7 +102,8 @@ class StreamDispatch:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> StreamDispatch:
-        return cls(Redis.from_url(url, decode_responses=True), **kwargs)
+        # Fail fast when Redis is away (ADR 0018): the database sweep carries on meanwhile.
+        return cls(fail_fast_client(url), **kwargs)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -154,7 +165,9 @@ class StreamDispatch:
             answer = list(answer.items())
         entries: list[Entry] = []
         for _stream, items in answer or []:
-            entries.extend(Entry(entry_id, _row_id(fields or {})) for entry_id, fields in items)
+            entries.extend(
+                Entry(_text(entry_id), _row_id(_fields(fields))) for entry_id, fields in items
+            )
         return entries
 
     async def autoclaim(self, *, count: int) -> list[Entry]:
@@ -173,11 +186,11 @@ class StreamDispatch:
             )
             start, items = answer[0], answer[1]
             claimed.extend(
-                Entry(entry_id, _row_id(fields or {}))
+                Entry(_text(entry_id), _row_id(_fields(fields)))
                 for entry_id, fields in items
                 if fields is not None
             )
-            if start in ("0-0", b"0-0"):
+            if _text(start) == "0-0":
                 break
         return claimed
 
@@ -190,22 +203,26 @@ class StreamDispatch:
     async def pending_count(self) -> int:
         """Entries delivered to some consumer and not acknowledged yet."""
         try:
-            summary = await self.redis.xpending(self.stream, GROUP)
+            summary: Any = await self.redis.xpending(self.stream, GROUP)
         except ResponseError:
             return 0  # no stream or group yet
-        return int(summary.get("pending", 0)) if isinstance(summary, dict) else 0
+        if not isinstance(summary, dict):
+            return 0
+        return int(summary.get("pending", summary.get(b"pending", 0)) or 0)
 
     async def dead_entries(self, *, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """The newest dead-letter entries."""
         found: Any = await self.redis.xrevrange(self.dead, count=count)
-        return [(str(entry_id), dict(fields or {})) for entry_id, fields in found or []]
+        return [(_text(entry_id), _fields(fields)) for entry_id, fields in found or []]
 
     async def drop_dead(self, row_ids: Sequence[int]) -> int:
         """Remove the dead-letter entries of `row_ids` (they were replayed)."""
         wanted = {str(row_id) for row_id in row_ids}
         found: Any = await self.redis.xrange(self.dead)
         doomed = [
-            str(entry_id) for entry_id, fields in found or [] if (fields or {}).get("id") in wanted
+            _text(entry_id)
+            for entry_id, fields in found or []
+            if _fields(fields).get("id") in wanted
         ]
         if doomed:
             await self.redis.xdel(self.dead, *doomed)

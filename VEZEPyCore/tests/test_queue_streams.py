@@ -23,6 +23,7 @@ from VEZEPyCore.queue import Backoff, Job, QueueWorker, Retry, StreamDispatch
 from VEZEPyCore.queue import cli as queue_cli
 from VEZEPyCore.queue.definition import CATALOG, stream_key
 from VEZEPyCore.queue.definition import load as load_queue
+from VEZEPyCore.testing import free_port
 from VEZEPyCore.tests.queue_support import JOBS, add_jobs, apply_effect, create_schema, snapshot
 
 pytestmark = pytest.mark.timeout(120)
@@ -212,3 +213,31 @@ async def test_the_database_sweep_finds_a_job_whose_stream_entry_was_lost(setup:
         await queue.stop()
         await dispatch.close()
     assert (await snapshot(setup.sessionmaker))["total"] == len(ids)
+
+
+async def test_with_redis_unreachable_the_sweep_does_the_work(setup: Setup) -> None:
+    away = StreamDispatch.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", queue=JOBS.name, prefix=setup.prefix
+    )
+
+    async def handler(job: Job) -> None:
+        await apply_effect(setup.sessionmaker, job.id)
+
+    queue = worker(setup, handler, away, poll_seconds=0.1)
+    queue.start()
+    try:
+        ids = await add_jobs(setup.sessionmaker, 3)
+        await queue.notify(ids)  # the XADD fails: logged, never raised to the producer
+
+        async def all_done() -> bool:
+            jobs = (await snapshot(setup.sessionmaker))["jobs"]
+            return all(job.status == "done" for job in jobs.values())
+
+        async with asyncio.timeout(60):
+            while not await all_done():
+                await asyncio.sleep(0.05)
+        await queue.check_running()  # the stream loop keeps trying, it did not die
+    finally:
+        await queue.stop()
+        await away.close()
+    assert (await snapshot(setup.sessionmaker))["total"] == 3
