@@ -122,7 +122,9 @@ async def test_a_lone_ticket_gets_a_bot_match_from_the_match_service(
     async with running(app) as client:
         await add_players(app, "alice")
         alice = player_headers(mint, "alice")
-        joined = await client.post("/api/queue", json={"mode": "ranked", "bot_fill": True}, headers=alice)
+        joined = await client.post(
+            "/api/queue", json={"mode": "ranked", "bot_fill": True}, headers=alice
+        )
         assert joined.status_code == 201
         match_id = await wait_for_match(client, alice)
         ticket = (await client.get("/api/queue", headers=alice)).json()["ticket"]

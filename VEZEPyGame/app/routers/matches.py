@@ -102,8 +102,11 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     },
 )
 async def create_match(body: MatchCreate, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
-    """A new match against the bot at `bot_level` (1 easy, 2 medium, 3 hard); you move first."""
-    return await flows.start_bot_match(runtime, player_id=player.id, level=body.bot_level)
+    """A new match against the bot at `bot_level` (1 easy, 2 medium, 3 hard), in the seat you
+    choose (`side`; with `second` the answer already holds the bot's opening move)."""
+    return await flows.start_bot_match(
+        runtime, player_id=player.id, level=body.bot_level, side=body.side
+    )
 
 
 @router.get("", response_model=MatchListRead, summary="The caller's matches, newest first")
@@ -161,6 +164,62 @@ async def resign_match(match_id: str, player: PlayerDep, runtime: RuntimeDep) ->
     """Give up the match (at any time, even on the opponent's turn): the opponent wins."""
     try:
         return await flows.resign(runtime, match_id=match_id, player_id=player.id)
+    except IllegalMove as exc:
+        raise refusal(exc) from exc
+
+
+DRAW_REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: REFUSALS[404],
+    409: {
+        "description": (
+            "The match is over, `no_draw_with_bot`, `draw_offered` (yours stands already) or"
+            " `no_draw_offer` (nothing to answer)"
+        )
+    },
+}
+
+
+@router.post(
+    "/{match_id}/draw",
+    response_model=MatchRead,
+    summary="Offer a draw",
+    responses=DRAW_REFUSALS,
+)
+async def offer_draw(match_id: str, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
+    """Offer your opponent a draw (at any time, on either turn). It stands until they accept
+    or decline it or the next stone is dropped; if theirs stood already, the match is drawn."""
+    try:
+        return await flows.offer_draw(runtime, match_id=match_id, player_id=player.id)
+    except IllegalMove as exc:
+        raise refusal(exc) from exc
+
+
+@router.post(
+    "/{match_id}/draw/accept",
+    response_model=MatchRead,
+    summary="Accept the opponent's draw offer",
+    responses=DRAW_REFUSALS,
+)
+async def accept_draw(match_id: str, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
+    """The match ends in a draw by agreement (rated matches count it as a draw)."""
+    try:
+        return await flows.answer_draw(runtime, match_id=match_id, player_id=player.id, accept=True)
+    except IllegalMove as exc:
+        raise refusal(exc) from exc
+
+
+@router.post(
+    "/{match_id}/draw/decline",
+    response_model=MatchRead,
+    summary="Decline the opponent's draw offer",
+    responses=DRAW_REFUSALS,
+)
+async def decline_draw(match_id: str, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
+    """The offer is withdrawn and play goes on."""
+    try:
+        return await flows.answer_draw(
+            runtime, match_id=match_id, player_id=player.id, accept=False
+        )
     except IllegalMove as exc:
         raise refusal(exc) from exc
 

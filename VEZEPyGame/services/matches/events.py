@@ -1,7 +1,8 @@
 """Match events on the bus (Redis pub/sub when configured, so every worker streams them).
 
-- `game:match:{id}`: `match.started`, `match.move`, `match.finished`, each with the whole
-  public state (`MatchRead`), so a page renders the last event it got and needs no merging.
+- `game:match:{id}`: `match.started`, `match.move`, `match.draw`, `match.finished`, each with
+  the whole public state (`MatchRead`), so a page renders the last event it got and needs no
+  merging.
 - `game:player:{player_id}`: `match.started` and `match.finished` with the match's id, mode
   and result, for the lobby and queue pages (and later the portal).
 """
@@ -17,6 +18,8 @@ from VEZEPyGame.services.matches.schemas import MatchRead
 STARTED = "match.started"
 MOVED = "match.move"
 FINISHED = "match.finished"
+#: A draw offer made or declined (the state's `draw_offer` says which side's stands, if any).
+DRAW = "match.draw"
 
 
 def match_channel(match_id: str) -> str:

@@ -77,8 +77,12 @@ async def _load(session: AsyncSession, match_id: str) -> Match:
     return match
 
 
-async def start_bot_match(runtime: MatchRuntime, *, player_id: int, level: int) -> MatchRead:
-    """A new bot match, unless the player already has MAX_RUNNING_BOT_MATCHES running."""
+async def start_bot_match(
+    runtime: MatchRuntime, *, player_id: int, level: int, side: str = "first"
+) -> MatchRead:
+    """A new bot match with the player in `side` ("first" moves first), unless the player
+    already has MAX_RUNNING_BOT_MATCHES running. When the bot has the first move, it is made
+    before this returns."""
     async with runtime.sessionmaker() as session:
         await begin_as_writer(session)  # the count and the insert in one write transaction
         running = await service.count_running_bot_matches(session, player_id=player_id)
@@ -87,14 +91,19 @@ async def start_bot_match(runtime: MatchRuntime, *, player_id: int, level: int) 
                 "you have too many bot matches running: finish or resign one first",
                 code="too_many_matches",
             )
+        first, second = (player_id, None) if side == "first" else (None, player_id)
         match = await service.create_match(
-            session, mode="bot", first_player_id=player_id, second_player_id=None, bot_level=level
+            session, mode="bot", first_player_id=first, second_player_id=second, bot_level=level
         )
         state = await snapshot(session, match)
         await session.commit()
     await events.publish_state(runtime.bus, events.STARTED, state)
     await events.publish_match_started(runtime.bus, match)
     await runtime.hooks.run_after_started(match)
+    if service.bot_to_move(match):
+        reply = await bot_reply(runtime, match_id=match.id)
+        if reply is not None:
+            return reply
     return state
 
 
@@ -160,7 +169,7 @@ async def play_move(
     await announce(runtime, Announcement(kind, state, match))
     if result.timed_out:
         raise Conflict("your time ran out: the match is lost on time", code="timeout")
-    if match.mode == "bot" and match.status == "active":
+    if service.bot_to_move(match):
         delay = runtime.bot_reply_delay_ms / 1000 - (time.monotonic() - started)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -174,9 +183,7 @@ async def bot_reply(runtime: MatchRuntime, *, match_id: str) -> MatchRead | None
     """The bot's move in `match_id` if it is the bot's turn; None when there is nothing to do."""
     async with runtime.sessionmaker() as session:
         match = await service.get_match(session, match_id)
-        if match is None or match.mode != "bot" or match.status != "active":
-            return None
-        if match.move_count % 2 != 1 or match.bot_level is None:
+        if match is None or not service.bot_to_move(match) or match.bot_level is None:
             return None
         moves = [move.column for move in await service.list_moves(session, match_id)]
         level = match.bot_level
@@ -198,6 +205,42 @@ async def bot_reply(runtime: MatchRuntime, *, match_id: str) -> MatchRead | None
         state = await snapshot(session, match)
         await session.commit()
     kind = events.FINISHED if match.status == "finished" else events.MOVED
+    await announce(runtime, Announcement(kind, state, match))
+    return state
+
+
+async def offer_draw(runtime: MatchRuntime, *, match_id: str, player_id: int) -> MatchRead:
+    """Offer a draw; if the opponent's offer was standing, the match ends drawn."""
+    async with runtime.sessionmaker() as session:
+        await begin_as_writer(session)
+        match = await _load(session, match_id)
+        if service.seat_of(match, player_id) is None:
+            raise NotFound("no such match")
+        ended = await service.offer_draw(
+            session, hooks=runtime.hooks, match=match, player_id=player_id
+        )
+        state = await snapshot(session, match)
+        await session.commit()
+    kind = events.FINISHED if ended else events.DRAW
+    await announce(runtime, Announcement(kind, state, match))
+    return state
+
+
+async def answer_draw(
+    runtime: MatchRuntime, *, match_id: str, player_id: int, accept: bool
+) -> MatchRead:
+    """Accept (the match ends drawn) or decline the opponent's standing draw offer."""
+    async with runtime.sessionmaker() as session:
+        await begin_as_writer(session)
+        match = await _load(session, match_id)
+        if service.seat_of(match, player_id) is None:
+            raise NotFound("no such match")
+        await service.answer_draw(
+            session, hooks=runtime.hooks, match=match, player_id=player_id, accept=accept
+        )
+        state = await snapshot(session, match)
+        await session.commit()
+    kind = events.FINISHED if accept else events.DRAW
     await announce(runtime, Announcement(kind, state, match))
     return state
 

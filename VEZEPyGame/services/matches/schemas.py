@@ -21,6 +21,9 @@ class MatchCreate(BaseModel):
 
     mode: Literal["bot"] = "bot"
     bot_level: int = Field(2, ge=min(BOT_LEVELS), le=max(BOT_LEVELS))
+    side: Literal["first", "second"] = Field(
+        "first", description="Your seat: `first` moves first; with `second` the bot opens"
+    )
 
 
 class MoveCreate(BaseModel):
@@ -64,6 +67,10 @@ class MatchRead(BaseModel):
     clock: ClockRead
     #: [column, row] cells of the winning line(s), row 0 at the bottom.
     winning_cells: list[tuple[int, int]]
+    #: The side whose draw offer stands (the other side may accept or decline), if any.
+    draw_offer: Side | None = None
+    #: Grows with every change of the match: a page keeps the highest it has seen.
+    version: int = 0
     created_at: datetime
     finished_at: datetime | None
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Table, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -69,6 +69,15 @@ def player_of(match: Match, side: int) -> int | None:
     return match.first_player_id if side == 0 else match.second_player_id
 
 
+def bot_to_move(match: Match) -> bool:
+    """An active bot match waiting on the bot's move (the bot may hold either seat)."""
+    return (
+        match.status == "active"
+        and match.mode == "bot"
+        and player_of(match, side_to_move(match)) is None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NewMatch:
     """One match to create: its id is chosen by the caller (the matchmaker claims tickets for
@@ -76,20 +85,27 @@ class NewMatch:
 
     id: str
     mode: str
-    first_player_id: int
+    #: None when the bot plays first (bot matches only).
+    first_player_id: int | None
+    #: None when the bot plays second (bot matches only).
     second_player_id: int | None
     bot_level: int | None = None
 
 
 def _check_seats(new: NewMatch) -> None:
-    """Bot matches have no second player and a `bot_level`; the others two distinct players."""
+    """Bot matches have one player (in either seat) and a `bot_level`; the others two
+    distinct players."""
     if new.mode not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}")
     if new.mode == "bot":
-        if new.second_player_id is not None or new.bot_level not in BOT_LEVELS:
+        one_player = (new.first_player_id is None) != (new.second_player_id is None)
+        if not one_player or new.bot_level not in BOT_LEVELS:
             raise BadRequest("a bot match has one player and a bot level of 1 to 3")
     elif (
-        new.second_player_id is None or new.second_player_id == new.first_player_id or new.bot_level
+        new.first_player_id is None
+        or new.second_player_id is None
+        or new.second_player_id == new.first_player_id
+        or new.bot_level
     ):
         raise BadRequest(f"a {new.mode} match needs two different players and no bot")
 
@@ -123,7 +139,7 @@ async def create_match(
     session: AsyncSession,
     *,
     mode: str,
-    first_player_id: int,
+    first_player_id: int | None,
     second_player_id: int | None,
     bot_level: int | None = None,
     time_control: TimeControl | None = None,
@@ -234,6 +250,7 @@ async def play_move(
         )
     )
     match.move_count += 1
+    match.draw_offer_side = None  # a move answers a standing offer with "no"
     match.turn_started_at = now
     match.deadline_at = deadline(now, stored_ms(match, 1 - side))
     if board.winner is not None:
@@ -277,6 +294,60 @@ async def resign(
     return match
 
 
+async def offer_draw(
+    session: AsyncSession,
+    *,
+    hooks: MatchHooks,
+    match: Match,
+    player_id: int,
+    now: datetime | None = None,
+) -> bool:
+    """`player_id` offers a draw; True when it ended the match (the other side had offered
+    first, so this is an agreement). Between two people only: the bot plays on."""
+    now = now or utcnow()
+    side = _playing_side(match, player_id)
+    if match.mode == "bot":
+        raise Conflict("the bot does not take draw offers", code="no_draw_with_bot")
+    if match.draw_offer_side == 1 - side:
+        await _finish(session, hooks, match, result="draw", end_reason="agreement", now=now)
+        return True
+    if match.draw_offer_side == side:
+        raise Conflict("your draw offer is already on the table", code="draw_offered")
+    match.draw_offer_side = side
+    await _flush(session)
+    return False
+
+
+async def answer_draw(
+    session: AsyncSession,
+    *,
+    hooks: MatchHooks,
+    match: Match,
+    player_id: int,
+    accept: bool,
+    now: datetime | None = None,
+) -> None:
+    """The other side accepts (a draw by agreement) or declines a standing draw offer."""
+    now = now or utcnow()
+    side = _playing_side(match, player_id)
+    if match.draw_offer_side != 1 - side:
+        raise Conflict("there is no draw offer from your opponent", code="no_draw_offer")
+    if accept:
+        await _finish(session, hooks, match, result="draw", end_reason="agreement", now=now)
+        return
+    match.draw_offer_side = None
+    await _flush(session)
+
+
+def _playing_side(match: Match, player_id: int) -> int:
+    side = seat_of(match, player_id)
+    if side is None:
+        raise Conflict("only the players can do that")
+    if match.status != "active":
+        raise IllegalMove(IllegalMoveReason.GAME_OVER, "the match is over")
+    return side
+
+
 def clock_flag_fallen(match: Match, now: datetime | None = None) -> bool:
     """True when the side to move of an active match is out of time."""
     return flag_fallen(match, now or utcnow())
@@ -309,12 +380,16 @@ async def stalled_bot_match_ids(
     session: AsyncSession, *, before: datetime, limit: int = 100
 ) -> list[str]:
     """Bot matches waiting on the bot since before `before`: its reply was lost (a restart)."""
+    bots_turn = or_(
+        and_(Match.second_player_id.is_(None), Match.move_count % 2 == 1),
+        and_(Match.first_player_id.is_(None), Match.move_count % 2 == 0),
+    )
     rows = await session.scalars(
         select(Match.id)
         .where(
             Match.status == "active",
             Match.mode == "bot",
-            Match.move_count % 2 == 1,
+            bots_turn,
             Match.turn_started_at < before,
         )
         .limit(limit)
@@ -326,7 +401,11 @@ async def count_running_bot_matches(session: AsyncSession, *, player_id: int) ->
     count = await session.scalar(
         select(func.count())
         .select_from(Match)
-        .where(Match.first_player_id == player_id, Match.mode == "bot", Match.status == "active")
+        .where(
+            or_(Match.first_player_id == player_id, Match.second_player_id == player_id),
+            Match.mode == "bot",
+            Match.status == "active",
+        )
     )
     return int(count or 0)
 
@@ -367,6 +446,7 @@ async def _finish(
     match.winner_player_id = None if result == "draw" else player_of(match, SIDES.index(result))
     match.finished_at = now
     match.deadline_at = None
+    match.draw_offer_side = None
     await _flush(session)
     await hooks.run_on_finished(session, match)
 

@@ -75,6 +75,8 @@ def match_read(
             increment_ms=match.clock_increment_ms,
         ),
         winning_cells=sorted(board.winning_cells()),
+        draw_offer=SIDE_NAMES[match.draw_offer_side] if match.draw_offer_side is not None else None,
+        version=match.version,
         created_at=match.created_at,
         finished_at=match.finished_at,
     )
