@@ -3,8 +3,10 @@ and XOAUTH2.
 
 Passwords (account or app password) are checked by the portal; bearer tokens are portal
 access tokens for audience veze-email with scope email.send, verified locally. Failures are
-counted per client IP and per login: past the budget AUTH answers `454 4.7.0` (RFC 4954
-section 6, temporary failure) until the window ends, and every failure answers `535 5.7.8`.
+counted per client IP and per login (settings `smtp_auth_failures_per_ip`, `..._per_login`,
+`smtp_auth_failure_window_seconds`): past the budget every AUTH, even with the right
+password, answers `454 4.7.0` (RFC 4954 section 6, temporary failure) until the window ends,
+and every failure answers `535 5.7.8`. Refusals and lock-outs are logged with the client IP.
 """
 
 from __future__ import annotations
@@ -32,10 +34,6 @@ SEND_SCOPE = "email.send"
 INVALID = "535 5.7.8 Authentication credentials invalid"
 THROTTLED = "454 4.7.0 Too many authentication failures, try again later"
 UNAVAILABLE = "454 4.7.0 Temporary authentication failure"
-#: Failed AUTH attempts allowed per window, per client IP and per login.
-FAILURES_PER_IP = 10
-FAILURES_PER_LOGIN = 5
-FAILURE_WINDOW_SECONDS = 300
 MAX_CREDENTIAL_BYTES = 8192
 
 
@@ -74,22 +72,24 @@ class SmtpAuthenticator:
     # --- rate limits -------------------------------------------------------------------
 
     def _keys(self, ip: str, login: str | None) -> list[tuple[str, int]]:
-        keys = [(f"smtp-auth:ip:{ip}", FAILURES_PER_IP)]
+        keys = [(f"smtp-auth:ip:{ip}", self.settings.smtp_auth_failures_per_ip)]
         if login:
             # "alice" and "alice@<domain>" are one account: one budget.
             account = self._handle_of(login) or login.strip().lower()
-            keys.append((f"smtp-auth:login:{account}", FAILURES_PER_LOGIN))
+            keys.append((f"smtp-auth:login:{account}", self.settings.smtp_auth_failures_per_login))
         return keys
 
     async def _throttled(self, ip: str, login: str | None) -> bool:
         for key, limit in self._keys(ip, login):
             if await self.limiter.peek(key) >= limit:
+                log.warning("SMTP AUTH locked out for %r from %s (%s)", login, ip, key)
                 return True
         return False
 
     async def _failed(self, ip: str, login: str | None) -> None:
+        window = self.settings.smtp_auth_failure_window_seconds
         for key, limit in self._keys(ip, login):
-            await self.limiter.hit(key, limit=limit, window_seconds=FAILURE_WINDOW_SECONDS)
+            await self.limiter.hit(key, limit=limit, window_seconds=window)
 
     # --- reading the exchange ------------------------------------------------------------
 

@@ -2,14 +2,18 @@
 
 aiosmtpd answers some limits with bare basic codes; RFC 3463 / RFC 5321 section 4.2.4 want
 enhanced status codes, so its fixed replies are rewritten on the way out. Every 4xx/5xx reply
-counts as an error; past `max_errors` the session ends with 421 (RFC 5321 section 3.8).
+counts as an error and is logged with the client's address; past `max_errors` the session
+ends with 421 (RFC 5321 section 3.8). A `ConnectionGate` shared by the listeners of one
+process refuses a client IP's sessions beyond its limit with 421 before the greeting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import warnings
+from collections import Counter
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
@@ -33,7 +37,40 @@ _REWRITES: tuple[tuple[str, str], ...] = (
     ("503 Error: send EHLO first", "503 5.5.1 Send EHLO first"),
     ("503 Error: nested MAIL command", "503 5.5.1 Nested MAIL command"),
     ("500 Error: bad syntax", "500 5.5.2 Bad syntax"),
+    # aiosmtpd ends the session after its fifth unknown command; say so the RFC 5321 way.
+    (
+        "502 5.5.1 Too many unrecognized commands",
+        "421 4.7.0 Too many unrecognized commands, closing connection",
+    ),
 )
+#: Commands that move no mail; each is limited per session (Postfix's junk commands).
+JUNK_COMMANDS = ("NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO")
+#: Every other command: unlimited in effect (mail transactions are bounded by the timeout).
+UNLIMITED = 10**9
+
+
+def command_limits(junk_limit: int) -> dict[str, int]:
+    """aiosmtpd's `command_call_limit`: past it, `421 4.7.0 <CMD> sent too many times`."""
+    return {"*": UNLIMITED, **dict.fromkeys(JUNK_COMMANDS, junk_limit)}
+
+
+class ConnectionGate:
+    """Open sessions per client IP, shared by one process's listeners."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    def admit(self, ip: str) -> bool:
+        if self.open[ip] >= self.limit:
+            return False
+        self.open[ip] += 1
+        return True
+
+    def release(self, ip: str) -> None:
+        self.open[ip] -= 1
+        if self.open[ip] <= 0:
+            del self.open[ip]
 
 
 def enhanced(status: str) -> str:
@@ -53,10 +90,14 @@ class VezeSMTP(SMTP):
         max_errors: int,
         listener: str = "mx",
         metrics: EmailMetrics | None = None,
+        gate: ConnectionGate | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
         self._listener = listener
+        self._gate = gate
+        self._admitted_ip: str | None = None
+        self._ending = False
         self._metrics = metrics
         self._max_errors = max_errors
         self._errors = 0
@@ -71,30 +112,64 @@ class VezeSMTP(SMTP):
         self._stream_reader._limit = AUTH_LINE_LIMIT + 2  # type: ignore[attr-defined]
 
     async def push(self, status: AnyStr) -> None:
+        if self._ending:
+            # After a 421 the session says nothing more, whatever was pipelined behind it.
+            raise asyncio.CancelledError
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
         text = enhanced(text)
         await super().push(text)
         if self._metrics is not None:
             self._metrics.reply(self._listener, text)
         code = text[:3]
-        if code.isdigit() and code[0] in "45" and code != "421":
+        if code.isdigit() and code[0] in "45":
+            log.info("SMTP %s %r refused: %s", self._listener, self.session_peer, text[:200])
+        if code == "421":
+            # RFC 5321 section 3.8: 421 ends the session. Commands the client pipelined
+            # behind it are already buffered; none of them may run after this reply.
+            self._end_session()
+        elif code.isdigit() and code[0] in "45":
             self._errors += 1
             if self._errors >= self._max_errors and self.transport is not None:
-                log.info("%r: too many errors, closing the session", self.session_peer)
+                log.warning("SMTP %s %r: too many errors", self._listener, self.session_peer)
                 await super().push("421 4.7.0 Too many errors, closing connection")
-                self.transport.close()
+                self._end_session()
+
+    def _end_session(self) -> None:
+        self._ending = True
+        if self.transport is not None:
+            self.transport.close()
+        task = self._handler_coroutine
+        if task is not None and not task.done():
+            task.cancel()
 
     def connection_made(self, transport: Any) -> None:
         # aiosmtpd calls this again after STARTTLS on the same session: count the first only.
         new_session = self._original_transport is None
         super().connection_made(transport)
-        if new_session and self._metrics is not None:
+        if not new_session:
+            return
+        if self._metrics is not None:
             self._metrics.session_opened(self._listener)
+        if self._gate is not None:
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            if not self._gate.admit(ip):
+                # Before the greeting (RFC 5321 section 3.1 allows 421 in its place).
+                log.warning("SMTP %s %s: over %d sessions", self._listener, ip, self._gate.limit)
+                if self._metrics is not None:
+                    self._metrics.reply(self._listener, "421 4.7.0 Too many connections")
+                transport.write(b"421 4.7.0 Too many connections from your address\r\n")
+                self._end_session()
+                return
+            self._admitted_ip = ip
 
     def connection_lost(self, error: Exception | None) -> None:
         try:
             super().connection_lost(error)
         finally:
+            if self._admitted_ip is not None and self._gate is not None:
+                self._gate.release(self._admitted_ip)
+                self._admitted_ip = None
             if self._metrics is not None:
                 self._metrics.session_closed(self._listener)
 

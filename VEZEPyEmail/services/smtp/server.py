@@ -23,7 +23,12 @@ from VEZEPyEmail.services.metrics import email_metrics
 from VEZEPyEmail.services.smtp.auth import SmtpAuthenticator
 from VEZEPyEmail.services.smtp.handlers import MxHandler, SubmissionHandler
 from VEZEPyEmail.services.smtp.portal import PortalPasswordClient
-from VEZEPyEmail.services.smtp.protocol import ImplicitTlsSMTP, VezeSMTP
+from VEZEPyEmail.services.smtp.protocol import (
+    ConnectionGate,
+    ImplicitTlsSMTP,
+    VezeSMTP,
+    command_limits,
+)
 from VEZEPyEmail.services.smtp.tls import server_context
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,8 @@ class SmtpListeners:
         self._tls: ssl.SSLContext | None = None
         #: Live sessions, closed on stop: Server.close() alone leaves them running.
         self._sessions: weakref.WeakSet[VezeSMTP] = weakref.WeakSet()
+        #: One budget of open sessions per client IP across the three listeners (slowloris).
+        self.gate = ConnectionGate(settings.smtp_max_connections_per_ip)
 
     def _track(self, protocol: VezeSMTP) -> VezeSMTP:
         self._sessions.add(protocol)
@@ -70,8 +77,13 @@ class SmtpListeners:
             "enable_SMTPUTF8": True,
             "decode_data": False,
             # RFC 5321 section 4.5.3.2.7: the server waits at least 5 minutes for a command.
+            # It restarts only when a whole command has arrived, so a client dribbling bytes
+            # is cut off after it, and DATA must be complete within it too.
             "timeout": settings.smtp_session_timeout_seconds,
             "max_errors": settings.smtp_max_errors,
+            # A flood of NOOP/RSET/... (pipelined or dribbled to stay connected) ends in 421.
+            "command_call_limit": command_limits(settings.smtp_junk_command_limit),
+            "gate": self.gate,
             "metrics": self.metrics,
         }
 
@@ -122,6 +134,10 @@ class SmtpListeners:
                     # Several listener processes share each port (smtp_main); off otherwise,
                     # so a second server on the same port fails instead of splitting traffic.
                     reuse_port=self.reuse_port or None,
+                    # A client that stalls the SMTPS handshake is dropped like an idle one.
+                    ssl_handshake_timeout=(
+                        min(60.0, settings.smtp_session_timeout_seconds) if context else None
+                    ),
                 )
                 log.info("SMTP %s listening on %s:%s", name, settings.smtp_host, self.port(name))
         except BaseException:
