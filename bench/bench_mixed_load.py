@@ -388,6 +388,7 @@ def one_run(
     connections: int,
     messages: int,
     directory: Path,
+    routes: tuple[str, ...] = ROUTES,
 ) -> list[RouteResult]:
     run_dir = directory / name.replace(" ", "-").replace(",", "").replace("+", "")
     run_dir.mkdir()
@@ -437,10 +438,10 @@ def one_run(
         email = asyncio.run(seed_email(urls["email"], email_db, messages))
         game = asyncio.run(seed_game(urls["game"], game_db))
         scripts = {}
-        for route in ROUTES:
+        for route in routes:
             scripts[route] = run_dir / f"{route}.lua"
             scripts[route].write_text(lua_script(route, email, game, connections))
-        print(f"  {name}: {len(ROUTES)} routes at once for {seconds} s ...", flush=True)
+        print(f"  {name}: {len(routes)} routes at once for {seconds} s ...", flush=True)
         results = run_wrk_all(name, urls, scripts, seconds, connections)
     for database in created:
         assert pg is not None
@@ -459,7 +460,11 @@ def main() -> int:
         help="a PostgreSQL server URL (a role that may create databases)",
     )  # fmt: skip
     parser.add_argument("--redis", default="redis://127.0.0.1:6392/0")
+    parser.add_argument("--routes", default=",".join(ROUTES), help="a subset of the routes")
     args = parser.parse_args()
+    routes = tuple(r.strip() for r in args.routes.split(",") if r.strip())
+    if not routes or any(r not in ROUTES for r in routes):
+        parser.error(f"--routes takes some of {', '.join(ROUTES)}")
     if not (1 <= args.seconds <= 120 and 1 <= args.connections <= 64):
         parser.error("--seconds must be 1-120 and --connections 1-64")
     if not 1 <= args.messages <= 100_000:
@@ -479,9 +484,10 @@ def main() -> int:
             results += one_run(
                 name, workers=workers, pg=pg, redis=redis, seconds=args.seconds,
                 connections=args.connections, messages=args.messages, directory=Path(directory),
+                routes=routes,
             )  # fmt: skip
     print(
-        f"\nmixed load: {len(ROUTES)} routes at once, {args.connections} connections each, "
+        f"\nmixed load: {len(routes)} routes at once, {args.connections} connections each, "
         f"{args.seconds} s; {MAILBOXES} mailboxes x {args.messages} messages, {PLAYERS} players"
     )
     print(f"{'run':<30}{'route':<8}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'fail':>7}")
