@@ -134,6 +134,13 @@ class VezeSMTP(SMTP):
                 await super().push("421 4.7.0 Too many errors, closing connection")
                 self._end_session()
 
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        if command == "DATA":
+            # The whole message has arrived within the timeout; storing it gets a full
+            # timeout of its own, so a slow disk never cuts a session whose 250 is pending.
+            self._reset_timeout()
+        return await super()._call_handler_hook(command, *args)
+
     def _end_session(self) -> None:
         self._ending = True
         if self.transport is not None:
