@@ -129,10 +129,13 @@ async def test_two_players_queue_play_to_a_win_and_the_winner_gets_the_summary_m
     refused = await players[0].page.goto(f"{services.game}/ui/admin/flags")
     assert refused is not None and refused.status == 403
 
-    # Both press "Play ranked" on the game's home page; the matchmaker pairs them.
+    # Both see their rating at home, go to the lobby with "Play" and press "Find a ranked
+    # match" (no bot box ticked: they wait for a person); the matchmaker pairs them.
     for player in players:
         await player.page.goto(f"{services.game}/ui")
         await expect(player.page.locator("#rating-ranked .rating-value")).to_have_text("1500")
+        await player.page.click("#go-play")
+        await expect(player.page.locator("#ranked-bot-fill")).not_to_be_checked()
         await player.page.click("#play-ranked")
         if player is players[0]:  # alone in the queue: the queue page waits with them
             state = player.page.locator("#queue-state")

@@ -42,23 +42,25 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return path
 
 
-def session_cookie(settings: GameSettings, app_state: object, mint: Minter) -> str:
+def session_cookie(
+    settings: GameSettings, app_state: object, mint: Minter, handle: str = "alice"
+) -> str:
     """A signed-in browser's session cookie value, as `/auth/callback` would have set it."""
     token = mint(
-        "sub-alice",
+        f"sub-{handle}",
         audience="veze-game",
         scopes=("openid", "game.play"),
         ttl_seconds=900,
-        preferred_username="alice",
+        preferred_username=handle,
     )
     session = SsoSession(
         access_token=token,
         refresh_token=None,
         expires_at=int(time.time()) + 900,
         sid=None,
-        subject="sub-alice",
-        handle="alice",
-        email="alice@vezeuniqverse.com",
+        subject=f"sub-{handle}",
+        handle=handle,
+        email=f"{handle}@vezeuniqverse.com",
     )
     return str(app_state.sso.codec(settings).dump_session(session))  # type: ignore[attr-defined]
 

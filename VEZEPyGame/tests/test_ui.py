@@ -66,23 +66,34 @@ async def test_a_new_player_gets_the_play_buttons_and_the_starting_ratings(
         await add_players(app, "alice")
         sign_in(client, app, "alice", mint)
         home = await client.get("/ui")
+        lobby = await client.get("/ui/play")
         joined = await client.post(
-            "/ui/queue/join", data={"mode": "ranked", "csrf_token": csrf_of(home.text)}
+            "/ui/queue/join", data={"mode": "ranked", "csrf_token": csrf_of(lobby.text)}
         )
         status = await client.get("/api/queue", headers=player_headers(mint, "alice"))
 
     assert home.status_code == 200
     assert "Signed in as <strong>alice</strong>" in home.text
-    for button in ("play-ranked", "play-casual", "play-bot-1", "play-bot-2", "play-bot-3"):
-        assert f'id="{button}"' in home.text
+    # Home says where you stand and sends you to the lobby; the lobby starts games.
+    assert 'id="go-play"' in home.text and 'id="play-ranked"' not in home.text
+    for control in ("play-ranked", "play-casual", "bot-level-1", "bot-level-2", "bot-level-3"):
+        assert f'id="{control}"' in lobby.text
+    assert 'id="side-second"' in lobby.text  # the seat against the bot
+    # Ranked asks before a bot may take the seat; casual offers it checked.
+    assert re.search(r'id="ranked-bot-fill"(?![^>]*checked)', lobby.text)
+    assert re.search(r'id="casual-bot-fill"[^>]*checked', lobby.text)
+    # Each page one job: no results or ratings in the lobby, no play forms at home.
+    assert 'id="my-ratings"' in home.text and 'id="my-ratings"' not in lobby.text
+    assert "Recent results" not in lobby.text and "/ui/queue/join" not in home.text
     assert rating_of(home.text, "ranked") == 1500 and rating_of(home.text, "casual") == 1500
     assert "No finished matches yet" in home.text
     # One "Play" entry in the menu, and the home page is the current one.
     assert home.text.count('id="nav-play"') == 1 and ">Lobby<" not in home.text
     assert re.search(r'href="[^"]*/ui" aria-current="page">Game<', home.text)
-    # The home page's "Play ranked" form joins the ranked queue.
+    # The lobby's "Find a ranked match" form joins the ranked queue (no bot unless ticked).
     assert joined.status_code == 303 and joined.headers["location"].endswith("/ui/queue")
     assert status.json()["ticket"]["mode"] == "ranked"
+    assert status.json()["ticket"]["bot_fill"] is False
 
 
 async def test_after_a_ranked_match_the_home_page_shows_the_new_rating_and_the_result(

@@ -6,7 +6,7 @@ stream and sends moves through the JSON API with the session cookie and the CSRF
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +29,6 @@ from VEZEPyGame.services.store.board import board_style
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 #: How many past matches the lobby shows (the history page shows more).
-LOBBY_RECENT = 5
 HISTORY_LIMIT = 100
 
 
@@ -75,29 +74,27 @@ async def lobby_page(
     registry: RegistryDep,
     error: str | None = None,
 ) -> HTMLResponse:
-    """Play ranked, casual or against the bot; return to running matches."""
+    """Start a game: ranked or casual (with or without a bot after the wait) or the bot (level
+    and seat). Running matches are listed first: a search waits until they are over."""
     player = await _player_or_none(runtime, principal, settings)
     context = _context(request, registry, principal, player, "play")
     if player is None:
         return _no_player(request, context)
     async with runtime.sessionmaker() as session:
         active = await service.list_player_matches(session, player_id=player.id, status="active")
-        recent = await service.list_player_matches(
-            session, player_id=player.id, status="finished", limit=LOBBY_RECENT
-        )
-        seated = await service.players_of(session, [*active, *recent])
+        seated = await service.players_of(session, active)
     return render(
         request,
         "lobby.html",
         {
             **context,
             "active": [summary_read(match, player.id, seated) for match in active],
-            "recent": [summary_read(match, player.id, seated) for match in recent],
             "bot_levels": list(BOT_LEVELS.values()),
             "queue_join": _has_route(request, "join_from_page"),
             "clock_seconds": settings.match_clock_seconds,
             "increment_seconds": settings.match_increment_seconds,
             "too_many": error == "too-many",
+            "bot_after": settings.bot_after,
         },
     )
 
@@ -109,11 +106,14 @@ async def start_bot_from_page(
     runtime: RuntimeDep,
     settings: SettingsDep,
     bot_level: Annotated[int, Form(ge=1, le=3)] = 2,
+    side: Annotated[Literal["first", "second"], Form()] = "first",
 ) -> Response:
     """The lobby's bot buttons (a form with the CSRF token): start and open the match."""
     player = await player_for(runtime, principal, settings)
     try:
-        state = await flows.start_bot_match(runtime, player_id=player.id, level=bot_level)
+        state = await flows.start_bot_match(
+            runtime, player_id=player.id, level=bot_level, side=side
+        )
     except AppError as exc:
         if exc.code != "too_many_matches":
             raise

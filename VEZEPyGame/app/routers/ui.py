@@ -12,13 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.routing import NoMatchFound
 
 from VEZEPyCore.web.sso import OptionalPageUser
 from VEZEPyCore.web.templates import render
 from VEZEPyGame.app.deps import RegistryDep, SessionDep, SettingsDep
 from VEZEPyGame.db.models import Player
-from VEZEPyGame.services.bot import BOT_LEVELS
 from VEZEPyGame.services.matches import service as matches
 from VEZEPyGame.services.matches.views import summary_read
 from VEZEPyGame.services.ratings import service as ratings
@@ -56,13 +54,12 @@ async def home_page(
     session: SessionDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
-    """Play ranked, casual or the bot; the player's ratings, running and recent matches."""
+    """Where the player stands: ratings, running and recent matches (the lobby starts games)."""
     context: dict[str, Any] = {
         "portal_url": portal_url(registry),
         "webmail_url": webmail_url(registry),
         "handle": None,
         "player": None,
-        "queue_join": _has_route(request, "join_from_page"),
         "nav_current": "home",
     }
     if principal is not None:
@@ -104,14 +101,4 @@ async def _overview(session: AsyncSession, player: Player) -> dict[str, Any]:
         "ratings": mode_ratings,
         "active": [summary_read(m, player.id, seated) for m in active],
         "recent": [summary_read(m, player.id, seated) for m in recent],
-        "bot_levels": list(BOT_LEVELS.values()),
     }
-
-
-def _has_route(request: Request, name: str) -> bool:
-    # The queue's routes are installed only with the competition capability.
-    try:
-        request.url_for(name)
-    except NoMatchFound:
-        return False
-    return True

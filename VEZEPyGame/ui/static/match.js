@@ -11,6 +11,8 @@
   const statusLine = document.getElementById("status-line");
   const errorLine = document.getElementById("error-line");
   const resign = document.getElementById("resign");
+  const offerDraw = document.getElementById("offer-draw");
+  const drawOffer = document.getElementById("draw-offer");
   let state = JSON.parse(root.dataset.state);
   let receivedAt = performance.now();
   let pending = false;
@@ -18,9 +20,11 @@
 
   const REASONS = {
     four_in_a_row: "four in a row", resign: "resignation", timeout: "time", draw: "a full board",
+    agreement: "agreement",
   };
 
-  function freshness(s) { return s.moves.length * 2 + (s.status === "finished" ? 1 : 0); }
+  // Every change of a match raises its version; older states arriving late are ignored.
+  function freshness(s) { return s.version; }
 
   function seatName(side) { return state[side].display_name; }
 
@@ -80,6 +84,18 @@
     statusLine.textContent = describe();
     const over = state.status === "finished";
     if (resign) resign.hidden = over;
+    if (drawOffer) {
+      // Theirs stands: answer it. Mine stands: say so and keep the offer button away.
+      const theirs = !over && state.draw_offer && state.draw_offer !== mySide;
+      const mine = !over && state.draw_offer === mySide;
+      drawOffer.hidden = !(theirs || mine);
+      document.getElementById("draw-text").textContent = theirs
+        ? seatName(state.draw_offer) + " offers a draw."
+        : "You offered a draw; waiting for the answer.";
+      document.getElementById("draw-accept").hidden = !theirs;
+      document.getElementById("draw-decline").hidden = !theirs;
+      offerDraw.hidden = over || mine || theirs;
+    }
     document.getElementById("replay-link").hidden = !over;
     document.getElementById("lobby-link").hidden = !over;
     root.dataset.status = state.status;
@@ -89,7 +105,9 @@
   }
 
   function accept(next) {
-    if (freshness(next) < freshness(state)) return; // an older state arriving late
+    // An older state arriving late, or the same one again (a stream's opening `state`): the
+    // turn did not begin anew, so its clock and think time keep counting from the first copy.
+    if (freshness(next) <= freshness(state)) return;
     state = next;
     receivedAt = performance.now();
     render();
@@ -146,10 +164,20 @@
     });
   }
 
+  if (drawOffer) {
+    offerDraw.addEventListener("click", function () { post("/draw"); });
+    document.getElementById("draw-accept").addEventListener("click", function () {
+      post("/draw/accept");
+    });
+    document.getElementById("draw-decline").addEventListener("click", function () {
+      post("/draw/decline");
+    });
+  }
+
   function listen() {
     if (!window.EventSource || state.status !== "active") return;
     source = new EventSource(api + "/events");
-    for (const name of ["state", "match.started", "match.move", "match.finished"]) {
+    for (const name of ["state", "match.started", "match.move", "match.draw", "match.finished"]) {
       source.addEventListener(name, function (event) { accept(JSON.parse(event.data)); });
     }
     // EventSource reconnects by itself; each reconnection starts with the whole state.
