@@ -122,9 +122,7 @@ async def create_upload(
             raise UploadTooLarge(str(exc), code="upload_quota_exceeded") from exc
     finally:
         await form.close()
-    return UploadRead(
-        id=stored.id, filename=stored.filename, size=stored.size, content_type=stored.content_type
-    )
+    return UploadRead.model_validate(stored, from_attributes=True)
 
 
 @router.delete(

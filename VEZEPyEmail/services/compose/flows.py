@@ -182,12 +182,9 @@ async def send_new(
     settings: EmailSettings = state.settings
     claim = idempotency.claim_of(idempotency_key, kind="send", request=body.model_dump(mode="json"))
     async with _reading(state) as connection:
-        sender = await service.sender_of(connection, principal=principal, settings=settings)
-        if claim is not None:
-            found = await idempotency.replay(connection, mailbox_id=sender.mailbox_id, claim=claim)
-            if found is not None:
-                return SendOutcome(found, replayed=True)
-        await _rate_limit(state, sender)
+        sender, first = await _sender_and_first_result(state, connection, principal, claim)
+        if first is not None:
+            return SendOutcome(first, replayed=True)
         composition = await service.compose(
             connection,
             state.blobs,
@@ -214,17 +211,13 @@ async def send_draft(
     state: Any, *, principal: Principal, draft_id: int, idempotency_key: str | None
 ) -> SendOutcome:
     """Send the caller's saved draft; the draft is purged in the send's transaction."""
-    settings: EmailSettings = state.settings
     claim = idempotency.claim_of(idempotency_key, kind="draft", request={"draft_id": draft_id})
     async with _reading(state) as connection:
-        sender = await service.sender_of(connection, principal=principal, settings=settings)
-        if claim is not None:
-            # Before the draft is looked up: a retry finds the draft gone (it was sent).
-            found = await idempotency.replay(connection, mailbox_id=sender.mailbox_id, claim=claim)
-            if found is not None:
-                return SendOutcome(found, replayed=True)
+        # Before the draft is looked up: a retry finds the draft gone (it was sent).
+        sender, first = await _sender_and_first_result(state, connection, principal, claim)
+        if first is not None:
+            return SendOutcome(first, replayed=True)
         draft = await own_draft(connection, state.blobs, principal=principal, draft_id=draft_id)
-        await _rate_limit(state, sender)
         composition = service.composition_of_draft(draft, sender)
     return await _send(
         state,
@@ -234,6 +227,25 @@ async def send_draft(
         claim=claim,
         draft_id=draft_id,
     )
+
+
+async def _sender_and_first_result(
+    state: Any,
+    connection: AsyncConnection,
+    principal: Principal,
+    claim: idempotency.Claim | None,
+) -> tuple[Sender, SendRead | None]:
+    """The caller's mailbox, and the stored result when this is a retry of a committed send.
+
+    A retry is answered before the rate limit, so it does not count as another message.
+    """
+    sender = await service.sender_of(connection, principal=principal, settings=state.settings)
+    if claim is not None:
+        found = await idempotency.replay(connection, mailbox_id=sender.mailbox_id, claim=claim)
+        if found is not None:
+            return sender, found
+    await _rate_limit(state, sender)
+    return sender, None
 
 
 @asynccontextmanager

@@ -185,14 +185,7 @@ async def upload_reads(uploads: UploadStore, *, owner: str, ids: list[str]) -> l
             upload = await uploads.info(owner, upload_id)
         except UploadNotFound:
             continue
-        reads.append(
-            UploadRead(
-                id=upload.id,
-                filename=upload.filename,
-                size=upload.size,
-                content_type=upload.content_type,
-            )
-        )
+        reads.append(UploadRead.model_validate(upload, from_attributes=True))
     return reads
 
 
@@ -212,14 +205,7 @@ async def materialise(
             )
         except UploadQuotaExceeded as exc:
             raise AppError(str(exc), status_code=413, code="upload_quota_exceeded") from exc
-        reads.append(
-            UploadRead(
-                id=upload.id,
-                filename=upload.filename,
-                size=upload.size,
-                content_type=upload.content_type,
-            )
-        )
+        reads.append(UploadRead.model_validate(upload, from_attributes=True))
     return reads
 
 
