@@ -22,8 +22,11 @@ from VEZEPyEmail.services.delivery.local import (
     DeliveryRefused,
     MessageTooLarge,
     deliver_local,
+    header_block,
     local_mailbox_exists,
+    summary_carries_over,
 )
+from VEZEPyEmail.services.messages.mime import summarise
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.tests.conftest import provision
 
@@ -315,3 +318,48 @@ async def test_a_mailbox_created_after_a_miss_receives_mail_at_once(
     assert await local_mailbox_exists(app.state, "Carol@VezeUniQVerse.com")
     delivered = await deliver_local(app.state, raw=SIMPLE, envelope_from="", recipients=[carol])
     assert [copy.address for copy in delivered] == [carol]
+
+
+MX_TRACE = [
+    ("Return-Path", "<frank@sender.example>"),
+    ("Authentication-Results", "mx.test; spf=none smtp.mailfrom=sender.example; dkim=none"),
+    ("Received", "from helo ([127.0.0.1])\r\n\tby mx.test\r\n\twith ESMTP id ABC; Fri, 27 Nov"),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.from_regex(rb"\A[!-9;-~]{1,20}:[ -~]{0,40}\r?\n", fullmatch=True),
+    rest=st.binary(max_size=600)
+    | st.lists(
+        st.sampled_from(
+            [
+                b"Subject: =?utf-8?q?caf=C3=A9?=\r\n",
+                b'From: "F" <f@x.example>\r\n',
+                b"To: a@b.example,\r\n c@d.example\r\n",
+                b"Message-ID: <m@x>\r\n",
+                b"References: <a@x> <b@x>\r\n",
+                b" folded\r\n",
+                b"\r\n",
+                b"body line\r\n",
+                b"Content-Type: multipart/mixed; boundary=b\r\n",
+                b"--b\r\n",
+                b"--b--\r\n",
+            ]
+        ),
+        max_size=30,
+    ).map(b"".join),
+)
+def test_the_summary_of_the_message_stands_for_the_stored_bytes(first: bytes, rest: bytes) -> None:
+    # The MX summarises the message in its analysis thread, before the trace fields exist;
+    # that summary is used for the stored bytes whenever summary_carries_over says so.
+    raw = first + rest
+    assert summary_carries_over(raw)
+    assert summarise(raw) == summarise(header_block(MX_TRACE) + raw)
+
+
+def test_a_message_that_opens_without_a_field_is_summarised_as_stored() -> None:
+    assert not summary_carries_over(b" continued\r\nSubject: x\r\n\r\nbody")
+    assert not summary_carries_over(b"no header block at all")
+    assert not summary_carries_over(b"From sender Fri Nov 27\r\nSubject: x\r\n\r\nbody")
+    assert summary_carries_over(b"Subject: x\r\n\r\nbody")

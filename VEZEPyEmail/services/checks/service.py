@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Protocol
 
@@ -38,6 +36,7 @@ from VEZEPyEmail.services.checks.spam import (
     is_junk,
     score_message,
 )
+from VEZEPyEmail.services.messages.mime import Summary, parse_bytes, summarise_message
 
 __all__ = [
     "JUNK_THRESHOLD",
@@ -66,6 +65,8 @@ class InboundAnalysis:
     authentication_results: str
     spam_score: float
     spam_reasons: list[str] = field(default_factory=list)
+    #: The message's summary from the same parse, when it was asked for (`with_summary`).
+    summary: Summary | None = None
 
     @property
     def junk(self) -> bool:
@@ -73,10 +74,10 @@ class InboundAnalysis:
 
 
 def _parse(raw: bytes) -> EmailMessage:
+    # The bounded parse the store uses (services/messages/mime.py): hostile structure costs
+    # bounded time here too, and the summary can be taken from the same parse.
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
-        assert isinstance(message, EmailMessage)
-        return message
+        return parse_bytes(raw)
     except Exception:  # malformed beyond the parser's defects: judge an empty message
         return EmailMessage()
 
@@ -156,7 +157,13 @@ def _authentication_results(
 
 
 def _analyze(
-    raw: bytes, peer_ip: str, helo: str, envelope_from: str, authserv_id: str, resolver: Resolver
+    raw: bytes,
+    peer_ip: str,
+    helo: str,
+    envelope_from: str,
+    authserv_id: str,
+    resolver: Resolver,
+    with_summary: bool = False,
 ) -> InboundAnalysis:
     message = _parse(raw)
     spf = check_spf(resolver=resolver, peer_ip=peer_ip, helo=helo, envelope_from=envelope_from)
@@ -167,7 +174,12 @@ def _analyze(
         message=message, content=_content(message), spf_result=spf.result, dmarc_result=dmarc.result
     )
     header = _authentication_results(authserv_id, spf, dkim, dmarc.result, from_domain)
-    return InboundAnalysis(authentication_results=header, spam_score=score, spam_reasons=reasons)
+    return InboundAnalysis(
+        authentication_results=header,
+        spam_score=score,
+        spam_reasons=reasons,
+        summary=summarise_message(message, raw) if with_summary else None,
+    )
 
 
 async def analyze_inbound(
@@ -178,12 +190,14 @@ async def analyze_inbound(
     envelope_from: str,
     settings: _HasHostname,
     resolver: Resolver | None = None,
+    with_summary: bool = False,
 ) -> InboundAnalysis:
     """SPF, DKIM, DMARC and a spam score for one inbound message. Never raises.
 
     `resolver` answers every DNS question (default: the process's caching resolver over the
     system's nameservers, 2 s per lookup);
-    the work runs in a thread because pyspf and dkimpy are synchronous.
+    the work runs in a thread because pyspf and dkimpy are synchronous. `with_summary` also
+    summarises the message from the same parse (off the event loop).
     """
     authserv_id = settings.smtp_hostname
     try:
@@ -196,6 +210,7 @@ async def analyze_inbound(
                 envelope_from,
                 authserv_id,
                 resolver or shared_resolver(),
+                with_summary,
             ),
             timeout=ANALYSIS_TIMEOUT_SECONDS,
         )

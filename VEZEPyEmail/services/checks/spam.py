@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
+from VEZEPyEmail.services.messages.mime import MAX_HEADER_INPUT
+
 MAX_SCORE = 10.0
 JUNK_THRESHOLD = 5.0
 MANY_RECIPIENTS = 50
@@ -133,8 +135,14 @@ def score_message(
         hit("html_only")
     if any(name.lower().endswith(SUSPICIOUS_EXTENSIONS) for name in content.attachment_names):
         hit("suspicious_attachment")
+    # The raw values: the message's policy hands the structured parser only the first
+    # kilobyte of a field (services/messages/mime.py), which would cut a long list short.
     recipients = getaddresses(
-        [str(value) for key in ("To", "Cc") for value in message.get_all(key, [])]
+        [
+            str(value)[:MAX_HEADER_INPUT]
+            for key, value in message.raw_items()
+            if key.lower() in ("to", "cc")
+        ]
     )
     if len(recipients) > MANY_RECIPIENTS:
         hit("many_recipients")

@@ -32,6 +32,7 @@ from VEZEPyEmail.services.delivery.batch_filing import (
 )
 from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
 from VEZEPyEmail.services.delivery.writer_turn import WriterTurn, lock_path_for
+from VEZEPyEmail.services.messages.mime import Summary
 from VEZEPyEmail.services.sieve import delivery as sieve
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class GroupCommitter:
         seen: bool = False,
         prepend_headers: Sequence[tuple[str, str]] = (),
         spam_score: float = 0.0,
+        summary: Summary | None = None,
     ) -> list[DeliveredMessage]:
         if self._task is None:
             raise RuntimeError("the group committer is not running")
@@ -103,6 +105,7 @@ class GroupCommitter:
             seen=seen,
             prepend_headers=tuple(prepend_headers),
             spam_score=spam_score,
+            summary=summary,
         )
         if prepared is None:
             return []

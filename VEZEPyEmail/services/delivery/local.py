@@ -23,7 +23,13 @@ from VEZEPyCore.events.bus import EventBus
 from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.services.delivery.directory import directory_of
 from VEZEPyEmail.services.folders.service import ensure_folder
-from VEZEPyEmail.services.messages.mime import MAX_HEADER_FIELD, Summary, clean_text, summarise
+from VEZEPyEmail.services.messages.mime import (
+    MAX_HEADER_FIELD,
+    MAX_PARSE_LINES,
+    Summary,
+    clean_text,
+    summarise,
+)
 from VEZEPyEmail.services.sieve import delivery as sieve
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.services.threads.service import join_thread
@@ -95,6 +101,25 @@ def header_block(headers: Sequence[tuple[str, str]]) -> bytes:
         except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
             lines.append(line.encode("utf-8", "replace"))
     return b"".join(lines)
+
+
+#: A header field's start (RFC 5322 section 2.2: printable US-ASCII name, then a colon).
+_FIELD_START = re.compile(rb"[!-9;-~]{1,76}:")
+#: More lines than the trace fields delivery prepends ever take, folded.
+_TRACE_LINES_AT_MOST = 1_000
+
+
+def summary_carries_over(raw: bytes) -> bool:
+    """True when the trace fields delivery prepends cannot change how `raw` reads.
+
+    They are whole fields, and the summary reads none of them; only a message that does not
+    open with a field of its own (a continuation line, or no header block) could be read
+    differently once they stand above it, or one so near the parser's line bound that the
+    few added lines would tip it over (mime.MAX_PARSE_LINES).
+    """
+    if _FIELD_START.match(raw) is None:
+        return False
+    return raw.count(b"\n") < MAX_PARSE_LINES - _TRACE_LINES_AT_MOST
 
 
 def _normalise(address: str) -> str:
@@ -177,8 +202,13 @@ async def prepare_delivery(
     seen: bool = False,
     prepend_headers: Sequence[tuple[str, str]] = (),
     spam_score: float = 0.0,
+    summary: Summary | None = None,
 ) -> PreparedDelivery | None:
-    """Validate, and fsync the blob; None when no recipient has a mailbox here."""
+    """Validate, and fsync the blob; None when no recipient has a mailbox here.
+
+    `summary`: the summary of `raw`, when the caller has it and `summary_carries_over(raw)`
+    (it then stands for the stored bytes', trace headers and all).
+    """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise DeliveryRefused("the message must be bytes")
     if not folder or len(folder) > 128:
@@ -196,7 +226,7 @@ async def prepare_delivery(
     return PreparedDelivery(
         stored=stored,
         key=key,
-        summary=summarise(stored),
+        summary=summary if summary is not None else summarise(stored),
         addresses=addresses,
         envelope_from=envelope_from,
         folder=folder,

@@ -420,6 +420,11 @@ def summarise(raw: bytes) -> Summary:
         message: Message = parse_bytes(raw)
     except Exception:
         message = EmailMessage()
+    return summarise_message(message, raw)
+
+
+def summarise_message(message: Message, raw: bytes) -> Summary:
+    """`summarise` of a message already parsed (by `parse_bytes`) from `raw`."""
     try:
         parts = split_parts(message)
     except Exception:

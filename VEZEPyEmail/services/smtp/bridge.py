@@ -12,6 +12,7 @@ from typing import Any
 from VEZEPyEmail.services.checks.service import InboundAnalysis, analyze_inbound
 from VEZEPyEmail.services.delivery import local
 from VEZEPyEmail.services.delivery.group_commit import committer_of
+from VEZEPyEmail.services.messages.mime import Summary
 from VEZEPyEmail.services.outbound import queue
 
 
@@ -29,8 +30,12 @@ async def deliver_local(
     seen: bool = False,
     prepend_headers: Sequence[tuple[str, str]] = (),
     spam_score: float = 0.0,
+    summary: Summary | None = None,
 ) -> list[Any]:
-    """Store `raw` for each recipient durably (fsync + commit) before returning."""
+    """Store `raw` for each recipient durably (fsync + commit) before returning.
+
+    `summary`: from `inbound_analysis`, which summarises the message in the same parse.
+    """
     committer = committer_of(state)
     if committer is not None:  # the listeners' deliveries share commits (group_commit.py)
         return list(
@@ -42,6 +47,7 @@ async def deliver_local(
                 seen=seen,
                 prepend_headers=prepend_headers,
                 spam_score=spam_score,
+                summary=summary,
             )
         )
     delivered = await local.deliver_local(
@@ -69,9 +75,15 @@ async def enqueue_outbound(
 async def inbound_analysis(
     *, raw: bytes, peer_ip: str, helo: str, envelope_from: str, settings: Any
 ) -> InboundAnalysis:
-    """SPF, DKIM and DMARC results (RFC 8601) and the spam score of an inbound message."""
+    """SPF, DKIM and DMARC results (RFC 8601), the spam score of an inbound message, and its
+    summary for delivery where that stands for the stored bytes (parsed once, off the loop)."""
     return await analyze_inbound(
-        raw=raw, peer_ip=peer_ip, helo=helo, envelope_from=envelope_from, settings=settings
+        raw=raw,
+        peer_ip=peer_ip,
+        helo=helo,
+        envelope_from=envelope_from,
+        settings=settings,
+        with_summary=local.summary_carries_over(raw),
     )
 
 

@@ -179,6 +179,7 @@ class MxHandler(BaseHandler):
                     # Junk is filed, never refused: a false positive must not lose mail.
                     folder="Junk" if analysis is not None and analysis.junk else "INBOX",
                     spam_score=analysis.spam_score if analysis is not None else 0.0,
+                    summary=analysis.summary if analysis is not None else None,
                 )
         except Exception as exc:
             refusal = bridge.refusal_for(exc)
