@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -74,6 +78,23 @@ async def started(
     async with running(app) as client:
         await provision(client, admin_headers, SENDER)
         yield app
+
+
+async def queue_command(environment: dict[str, str], *args: str) -> tuple[int, str]:
+    """`python -m VEZEPyCore.queue dead-letters ...` in a process of its own: (exit code, out)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "VEZEPyCore.queue",
+        "dead-letters",
+        *args,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(60):
+        out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
 
 
 def dsn_reports(messages: list[EmailMessage]) -> list[EmailMessage]:
@@ -254,3 +275,33 @@ async def test_one_row_per_recipient(started: FastAPI, mx: RemoteMx) -> None:
 
     await eventually(all_sent)
     assert sorted(r for item in mx.received for r in item.rcpt_tos) == sorted(recipients)
+
+
+async def test_a_bounced_delivery_is_a_dead_letter_the_command_lists_and_replays(
+    started: FastAPI, mx: RemoteMx
+) -> None:
+    mx.always = "550 5.7.1 blocked for now"
+    await enqueue_outbound(started.state, raw=message(), envelope_from=SENDER, recipients=[REMOTE])
+    dead = await finished_task(started.state, "failed")
+
+    # The operator's command, run as operators run it, with the Email service's environment.
+    environment = {**os.environ, "EMAIL_DB_URL": started.state.settings.db_url}
+    code, listed = await queue_command(environment, "list", "email.outbound", "--json")
+    assert code == 0, listed
+    [entry] = [json.loads(line) for line in listed.splitlines()]
+    assert (entry["id"], entry["recipients"]) == (dead.id, [REMOTE])
+    assert "550 5.7.1 blocked for now" in entry["last_error"]
+
+    mx.always = None  # the remote lifted its block
+    code, replayed = await queue_command(
+        environment, "replay", "email.outbound", "--id", str(dead.id)
+    )
+    assert code == 0, replayed
+    assert f"replayed 1 job(s) of email.outbound: [{dead.id}]" in replayed
+
+    sent = await finished_task(started.state, "sent")
+    assert (sent.id, sent.attempts, sent.last_error) == (dead.id, 1, None)
+    # A whole new lifetime from the moment of the replay, not what was left of the old one.
+    replayed_at = sent.expires_at - (dead.expires_at - dead.created_at)
+    assert dead.updated_at < replayed_at <= sent.updated_at
+    assert [item.rcpt_tos for item in mx.received] == [[REMOTE]]
