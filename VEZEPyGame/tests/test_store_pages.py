@@ -197,6 +197,14 @@ async def test_buy_equip_and_see_cosmetics_on_the_board_and_flags_as_admin(
         await expect(page.locator("#flags tbody tr")).to_have_count(1)
         await expect(page.locator("#flags")).to_contain_text("a move in 12 ms")
         await expect(page.locator("#flags")).to_contain_text("bob")
+        # Dismissed with a note: who, when and why stay on the row.
+        await page.fill("#flags tbody tr input[name=note]", "lag spike <i>on</i> bob's side")
+        await page.click("#flags tbody tr button[value=dismissed]")
+        row = page.locator("#flags tbody tr").first
+        await expect(row).to_have_attribute("data-status", "dismissed")
+        await expect(row.locator(".reviewer")).to_have_text("alice")
+        await expect(row.locator(".review-note")).to_have_text("lag spike <i>on</i> bob's side")
+        await expect(row.locator("form")).to_have_count(0)
         await page.screenshot(path=str(screenshot_dir / "game-admin-flags.png"), full_page=True)
         await page.select_option("#rule", "flood")
         await page.click("text=Filter")

@@ -203,3 +203,49 @@ async def test_repeated_abandon_and_requeue_is_flagged_and_admins_see_it(
     assert bad_rule.status_code == 422
     not_admin = await client.get("/api/admin/flags", headers=player_token(mint, "alice"))
     assert not_admin.status_code == 403
+
+
+async def test_an_admin_resolves_or_dismisses_a_flag_once_and_the_trail_stays(
+    client: httpx.AsyncClient, telemetry_app: FastAPI, mint: Minter
+) -> None:
+    leave = {"type": "queue_leave", "ts": at(-3), "mode": "ranked"}
+    abandon = {"type": "match_abandon", "ts": at(-1), "match_id": MATCH}
+    for batch in ([leave, abandon], [leave], [abandon]):
+        assert (await send(client, mint, batch)).status_code == 202
+    admin = player_token(mint, "root", "game.admin")
+    (flag,) = (await client.get("/api/admin/flags", headers=admin)).json()["flags"]
+    assert flag["status"] == "open" and flag["reviewed_by"] is None
+    url = f"/api/admin/flags/{flag['id']}/review"
+
+    by_player = await client.post(
+        url, json={"decision": "dismissed"}, headers=player_token(mint, "alice")
+    )
+    bad = await client.post(url, json={"decision": "deleted"}, headers=admin)
+    long_note = await client.post(
+        url, json={"decision": "resolved", "note": "x" * 501}, headers=admin
+    )
+    missing = await client.post(
+        "/api/admin/flags/999999/review", json={"decision": "resolved"}, headers=admin
+    )
+    resolved = await client.post(
+        url, json={"decision": "resolved", "note": "  warned <b>alice</b>  "}, headers=admin
+    )
+    again = await client.post(url, json={"decision": "dismissed"}, headers=admin)
+    still_open = await client.get("/api/admin/flags", params={"status": "open"}, headers=admin)
+    closed = await client.get("/api/admin/flags", params={"status": "resolved"}, headers=admin)
+
+    assert by_player.status_code == 403
+    assert bad.status_code == 422 and long_note.status_code == 422
+    assert missing.status_code == 404
+    assert resolved.status_code == 200, resolved.text
+    body = resolved.json()
+    assert (body["status"], body["reviewed_by"], body["review_note"]) == (
+        "resolved",
+        "root",
+        "warned <b>alice</b>",
+    )
+    assert datetime.fromisoformat(body["reviewed_at"]) > datetime.now(UTC) - timedelta(minutes=5)
+    assert again.status_code == 409 and again.json()["error"] == "flag_reviewed"
+    assert still_open.json() == {"flags": []}
+    assert [f["id"] for f in closed.json()["flags"]] == [flag["id"]]
+    assert closed.json()["flags"][0]["reviewed_by"] == "root"  # the first decision stands

@@ -80,6 +80,9 @@ class TelemetryAccepted(BaseModel):
     accepted: int
 
 
+FlagStatus = Literal["open", "resolved", "dismissed"]
+
+
 class FlagRead(BaseModel):
     id: int
     player_id: int
@@ -88,6 +91,18 @@ class FlagRead(BaseModel):
     detail: str
     match_id: str | None
     created_at: datetime
+    #: "open", or how an admin closed it: "resolved" (acted on) or "dismissed" (false alarm).
+    status: FlagStatus = "open"
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    review_note: str | None = None
+
+
+class FlagReview(BaseModel):
+    """An admin's decision on an open flag; kept with who and when, never overwritten."""
+
+    decision: Literal["resolved", "dismissed"]
+    note: str = Field("", max_length=500)
 
 
 class FlagList(BaseModel):

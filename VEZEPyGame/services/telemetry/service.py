@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyCore.errors import Conflict, NotFound
 from VEZEPyGame.db.models import Player
 from VEZEPyGame.db.telemetry import FairPlayFlag, TelemetryEvent
 from VEZEPyGame.services.telemetry import rules
@@ -136,6 +137,7 @@ async def list_flags(
     before_id: int | None = None,
     rule: str | None = None,
     player_handle: str | None = None,
+    status: str | None = None,
 ) -> list[FlagRead]:
     """Newest first; `before_id` pages back."""
     statement = (
@@ -150,16 +152,61 @@ async def list_flags(
         statement = statement.where(FairPlayFlag.rule == rule)
     if player_handle is not None:
         statement = statement.where(Player.handle == player_handle.lower())
+    if status is not None:
+        statement = statement.where(FairPlayFlag.status == status)
     rows = await session.execute(statement)
-    return [
-        FlagRead(
-            id=flag.id,
-            player_id=flag.player_id,
-            handle=handle,
-            rule=flag.rule,
-            detail=flag.detail,
-            match_id=flag.match_id,
-            created_at=flag.created_at,
+    return [_flag_read(flag, handle) for flag, handle in rows]
+
+
+def _flag_read(flag: FairPlayFlag, handle: str) -> FlagRead:
+    return FlagRead(
+        id=flag.id,
+        player_id=flag.player_id,
+        handle=handle,
+        rule=flag.rule,
+        detail=flag.detail,
+        match_id=flag.match_id,
+        created_at=flag.created_at,
+        status=flag.status,
+        reviewed_by=flag.reviewed_by,
+        reviewed_at=flag.reviewed_at,
+        review_note=flag.review_note,
+    )
+
+
+async def review_flag(
+    session: AsyncSession,
+    *,
+    flag_id: int,
+    decision: str,
+    reviewer: str,
+    note: str = "",
+    now: datetime | None = None,
+) -> FlagRead:
+    """Close an open flag as "resolved" or "dismissed", recording who and when (caller
+    commits). A reviewed flag stays as it was decided: 409, so the trail is never rewritten.
+    The conditional update decides between two admins answering at once."""
+    closed = await session.execute(
+        update(FairPlayFlag)
+        .where(FairPlayFlag.id == flag_id, FairPlayFlag.status == "open")
+        .values(
+            status=decision,
+            reviewed_by=reviewer[:64],
+            reviewed_at=now or _now(),
+            review_note=note.strip() or None,
         )
-        for flag, handle in rows
-    ]
+        .execution_options(synchronize_session=False)
+    )
+    row = (
+        await session.execute(
+            select(FairPlayFlag, Player.handle)
+            .join(Player, Player.id == FairPlayFlag.player_id)
+            .where(FairPlayFlag.id == flag_id)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such flag")
+    if not closed.rowcount:  # type: ignore[attr-defined]
+        raise Conflict(f"this flag was already {row[0].status}", code="flag_reviewed")
+    return _flag_read(row[0], row[1])
