@@ -40,10 +40,10 @@ DRAFT_SEND_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     400: refusal(KEY_REFUSAL[0].upper() + KEY_REFUSAL[1:]),
     409: refusal("A send with this Idempotency-Key is still in progress"),
-    422: refusal(
-        "A field is invalid (`field` names it), or the Idempotency-Key was already used for a "
-        "different request (`idempotency_key_reused`)"
-    ),
+    422: {
+        "description": "A field is invalid (`field` names it), or the Idempotency-Key was "
+        "already used for a different request (`idempotency_key_reused`)"
+    },
     429: {"description": "Too many messages sent; see Retry-After"},
 }
 SEND_ERRORS = {**DRAFT_SEND_ERRORS, 400: refusal(f"The body could not be parsed, or {KEY_REFUSAL}")}
