@@ -22,6 +22,7 @@ from VEZEPyCore.observability.tracing import instrument_httpx_client
 from VEZEPyCore.services.http import ServiceClients, default_timeout
 from VEZEPyCore.services.registry import ServiceRegistry
 from VEZEPyCore.settings import CoreSettings
+from VEZEPyCore.web.gc_tuning import tune_collector
 from VEZEPyCore.web.workers import check_workers
 
 
@@ -59,6 +60,7 @@ async def service_runtime(
     app.state.ready_checks["database"] = check_database
     if settings.redis_url:
         app.state.ready_checks["redis"] = bus.ping
+    tune_collector(settings)  # start-up's objects are permanent: collections stay cheap
     try:
         yield
     finally:
