@@ -186,9 +186,7 @@ async def record_outcomes(
             deltas[game.score] = deltas.get(game.score, 0) + 1
             if old is not None:
                 deltas[old] = deltas.get(old, 0) - 1
-    for score in sorted(deltas):
-        if deltas[score]:
-            await _add_to_bucket(connection, board, score, deltas[score])
+    await _add_to_buckets(connection, board, deltas)
     return await rows_for(connection, board, [game.player_id for game in games])
 
 
@@ -231,10 +229,19 @@ async def _lock_entry(
     return old
 
 
-async def _add_to_bucket(connection: AsyncConnection, board: Board, score: int, delta: int) -> None:
-    insert = _insert(connection, C).values(
-        season_id=board.season_id, mode=board.mode, score=score, players=delta
-    )
+async def _add_to_buckets(
+    connection: AsyncConnection, board: Board, deltas: dict[int, int]
+) -> None:
+    """All of a result's bucket changes in one upsert; rows in score order, so concurrent
+    results lock shared buckets in the same order."""
+    rows = [
+        {"season_id": board.season_id, "mode": board.mode, "score": score, "players": delta}
+        for score, delta in sorted(deltas.items())
+        if delta
+    ]
+    if not rows:
+        return
+    insert = _insert(connection, C).values(rows)
     await connection.execute(
         insert.on_conflict_do_update(
             index_elements=[C.season_id, C.mode, C.score],
