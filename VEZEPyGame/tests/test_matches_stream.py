@@ -83,7 +83,7 @@ async def test_the_stream_ends_a_match_on_time_with_nobody_moving(
             first=ids["alice"],
             second=ids["bob"],
             # Long enough that a busy machine opens the stream before the flag falls.
-            time_control=TimeControl(initial_ms=1500, increment_ms=0),
+            time_control=TimeControl(initial_ms=3000, increment_ms=0),
         )
         async with client.stream(
             "GET", f"/api/matches/{match_id}/events", headers=player_headers(mint, "bob")
@@ -91,7 +91,7 @@ async def test_the_stream_ends_a_match_on_time_with_nobody_moving(
             events = sse_events(stream)
             first = await next_event(events)
             assert first[1]["status"] == "active"
-            name, state = await next_event(events, seconds=5)
+            name, state = await next_event(events, seconds=10)
     assert name in ("state", "match.finished")
     assert (state["status"], state["result"], state["end_reason"]) == (
         "finished",
