@@ -100,3 +100,19 @@ async def test_concurrent_fileinto_deliveries_to_a_new_folder_all_land(
             )
         assert filed == 6
         assert await _folder_rows(sessionmaker, "Projects/new") == 1
+
+
+async def test_two_requests_creating_one_folder_get_201_and_409(
+    email_app: FastAPI, admin_headers: dict[str, str], running: Running, mint: Callable[..., str]
+) -> None:
+    async with running(email_app) as client:
+        await provision(client, admin_headers, ALICE)
+        headers = {"Authorization": f"Bearer {mint(ALICE)}"}
+        responses = await asyncio.gather(
+            *(
+                client.post("/api/folders", json={"name": "Taxes"}, headers=headers)
+                for _ in range(4)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+        assert await _folder_rows(email_app.state.sessionmaker, "Taxes") == 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from VEZEPyCore.auth.principal import Principal
+from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.web.openapi import refusal
 from VEZEPyEmail.app.deps import BusDep, ConnectionDep, SessionDep, SettingsDep
 from VEZEPyEmail.app.security import (
@@ -42,10 +44,13 @@ UserQuery = Annotated[
 ]
 
 
-def _address(principal: Principal, settings: EmailSettings, user: str | None) -> str:
+async def _mailbox(
+    connection: AsyncConnection, principal: Principal, settings: EmailSettings, user: str | None
+) -> tuple[str, int]:
+    """The address and id of the mailbox the caller names (their own by default), or 403/404."""
     address = normalise_local_address(user or principal.address or "", settings.mail_domain)
     authorize_mailbox(principal, address)
-    return address
+    return address, await mailbox_id_for(connection, address=address)
 
 
 @router.get("", response_model=FolderList, summary="List folders with total and unread counts")
@@ -55,8 +60,7 @@ async def list_folders(
     settings: SettingsDep,
     user: UserQuery = None,
 ) -> FolderList:
-    address = _address(principal, settings, user)
-    mailbox_id = await mailbox_id_for(connection, address=address)
+    address, mailbox_id = await _mailbox(connection, principal, settings, user)
     folders = await service.list_folders(connection, mailbox_id=mailbox_id)
     return FolderList(user=address, folders=folders)
 
@@ -75,8 +79,8 @@ async def create_folder(
     bus: BusDep,
     user: UserQuery = None,
 ) -> FolderRead:
-    address = _address(principal, settings, user)
-    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    await begin_as_writer(session)  # SQLite: read-then-write under a concurrent create fails
+    address, mailbox_id = await _mailbox(await session.connection(), principal, settings, user)
     folder = await service.create_folder(session, mailbox_id=mailbox_id, name=body.name)
     await session.commit()
     await publish_mail_event(bus, address, "folder.created", folder=folder.name)
@@ -93,8 +97,7 @@ async def rename_folder(
     bus: BusDep,
     user: UserQuery = None,
 ) -> FolderRead:
-    address = _address(principal, settings, user)
-    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    address, mailbox_id = await _mailbox(await session.connection(), principal, settings, user)
     folder = await service.rename_folder(
         session, mailbox_id=mailbox_id, name=name, new_name=body.name
     )
@@ -116,8 +119,7 @@ async def delete_folder(
     bus: BusDep,
     user: UserQuery = None,
 ) -> FolderDeleteRead:
-    address = _address(principal, settings, user)
-    mailbox_id = await mailbox_id_for(await session.connection(), address=address)
+    address, mailbox_id = await _mailbox(await session.connection(), principal, settings, user)
     moved = await service.delete_folder(session, mailbox_id=mailbox_id, name=name)
     await session.commit()
     for message_id in moved:

@@ -82,8 +82,9 @@ async def folder_exists(session: AsyncSession, *, mailbox_id: int, name: str) ->
 
 async def ensure_folder(
     session: AsyncSession, *, mailbox_id: int, name: str, special_use: str | None = None
-) -> None:
+) -> bool:
     """Create the folder unless it exists; safe when other processes create it at once.
+    True when this call created it.
 
     Delivery files into folders a Sieve `fileinto` names, so two SMTP processes may create
     the same missing folder together. A select-then-insert lets both see "missing" and the
@@ -95,7 +96,7 @@ async def ensure_folder(
     if await session.scalar(
         select(Folder.id).where(Folder.mailbox_id == mailbox_id, Folder.name == name)
     ):
-        return  # the common case: no write, no lock
+        return False  # the common case: no write, no lock
     values = {
         "mailbox_id": mailbox_id,
         "name": name,
@@ -103,24 +104,20 @@ async def ensure_folder(
         "created_at": datetime.now(UTC),
     }
     dialect = (await session.connection()).dialect.name
-    if dialect == "postgresql":
-        await session.execute(
-            postgresql_insert(Folder)
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        result = await session.execute(
+            insert(Folder)
             .values(**values)
             .on_conflict_do_nothing(index_elements=[Folder.mailbox_id, Folder.name])
         )
-    elif dialect == "sqlite":
-        await session.execute(
-            sqlite_insert(Folder)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[Folder.mailbox_id, Folder.name])
-        )
-    else:
-        try:
-            async with session.begin_nested():
-                session.add(Folder(**values))
-        except IntegrityError:
-            pass  # created by a concurrent writer between our select and insert
+        return bool(getattr(result, "rowcount", 0))
+    try:
+        async with session.begin_nested():
+            session.add(Folder(**values))
+    except IntegrityError:
+        return False  # created by a concurrent writer between our select and insert
+    return True
 
 
 async def require_folder(session: AsyncSession, *, mailbox_id: int, name: str) -> str:
@@ -132,12 +129,10 @@ async def require_folder(session: AsyncSession, *, mailbox_id: int, name: str) -
 
 async def create_folder(session: AsyncSession, *, mailbox_id: int, name: str) -> FolderRead:
     name = validate_name(name)
-    if await folder_exists(session, mailbox_id=mailbox_id, name=name):
+    # Two requests creating one name at once: one creates it, the other gets the 409 (on
+    # SQLite the caller's transaction should be a writer from its start: begin_as_writer).
+    if name in SPECIAL_NAMES or not await ensure_folder(session, mailbox_id=mailbox_id, name=name):
         raise Conflict(f"a folder named {name!r} already exists")
-    session.add(
-        Folder(mailbox_id=mailbox_id, name=name, special_use=None, created_at=datetime.now(UTC))
-    )
-    await session.flush()
     return FolderRead(name=name, special_use=None, total=0, unread=0)
 
 
