@@ -84,6 +84,10 @@ class RedisBus(EventBus):
             self._breaker.failed(exc)
             await _close(pubsub)
             return None
+        except BaseException:  # cancelled while subscribing: do not leak the connection
+            await _close(pubsub)
+            raise
+        self._breaker.succeeded()
         return pubsub
 
     async def _pump(

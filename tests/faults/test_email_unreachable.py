@@ -34,8 +34,10 @@ from VEZEPyUniQVerse.tests.hub_support import Platform, provisioned, sign_up
 from VEZEPyUniQVerse.tests.provisioning_helpers import fast_settings
 
 ALICE = "alice@vezeuniqverse.com"
-#: Far below the 5 s default HTTP timeout: a failure this fast was not a wait.
-FAST_SECONDS = 3.0
+#: The services' HTTP timeout here is far above FAST_SECONDS, so an answer within FAST_SECONDS
+#: was not a wait for a timeout, whatever the machine's load.
+HTTP_TIMEOUT_SECONDS = 60.0
+FAST_SECONDS = 10.0
 UNAVAILABLE = "Mail is unavailable right now."
 
 
@@ -45,7 +47,12 @@ async def test_game_mail_proxy_fails_fast_then_serves_once_email_is_back(
     email_port = free_port()
     email_url = f"http://127.0.0.1:{email_port}"
     game_app = create_game_app(
-        game_settings.model_copy(update={"service_urls": {"email": email_url}})
+        game_settings.model_copy(
+            update={
+                "service_urls": {"email": email_url},
+                "http_timeout_seconds": HTTP_TIMEOUT_SECONDS,
+            }
+        )
     )
     email_app = create_email_app(email_settings)
     token = mint(
@@ -78,7 +85,7 @@ async def test_game_mail_proxy_fails_fast_then_serves_once_email_is_back(
         started = time.monotonic()
         again = await game.get("/email/mail", params={"user": ALICE}, headers=headers)
         assert time.monotonic() - started < FAST_SECONDS
-        assert again.status_code in (502, 504)
+        assert again.status_code == 502
 
 
 async def test_portal_home_and_provisioning_recover_when_email_comes_back(
@@ -88,7 +95,9 @@ async def test_portal_home_and_provisioning_recover_when_email_comes_back(
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     shared = {"service_urls": dict(urls), "public_urls": dict(urls), "jwt_iss": urls["portal"]}
     by_jwks = {**shared, "jwks_url": f"{urls['portal']}/.well-known/jwks.json"}
-    portal_app = create_portal_app(fast_settings(portal_settings, **shared))
+    portal_app = create_portal_app(
+        fast_settings(portal_settings, **shared, http_timeout_seconds=HTTP_TIMEOUT_SECONDS)
+    )
     game_app = create_game_app(game_settings.model_copy(update=by_jwks))
     email_app = create_email_app(email_settings.model_copy(update=by_jwks))
     plat = Platform(
@@ -105,7 +114,7 @@ async def test_portal_home_and_provisioning_recover_when_email_comes_back(
         person = await sign_up(stack, plat, "outage", wait_for=("game",))
         started = time.monotonic()
         home = await person.client.get("/home")
-        assert time.monotonic() - started < FAST_SECONDS * 2  # several panels, each bounded
+        assert time.monotonic() - started < FAST_SECONDS
         assert home.status_code == 200
         assert UNAVAILABLE in home.text
 
