@@ -60,6 +60,11 @@ class Leaderboards:
         return cls(engine, client, prefix=prefix)
 
     @property
+    def engine(self) -> AsyncEngine:
+        """The database the boards are recorded in (benchmarks time its transactions)."""
+        return self._engine
+
+    @property
     def uses_redis(self) -> bool:
         return self._redis is not None
 
