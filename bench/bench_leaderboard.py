@@ -7,7 +7,8 @@ result's transaction), that transaction's commit, and with Redis the push of the
 in one round trip after the commit (no SQL read afterwards). A real result shares the commit
 with the rest of the result; here the commit is the record's alone and counted in full; the
 three parts are printed beneath. Prints p50/p95/p99 per operation on SQL alone and on Redis
-(the sorted set built from SQL by the service's own rebuild, whose time is printed too). Targets: p95 under 50 ms on SQL and under 5 ms on Redis.
+(the sorted set built from SQL by the service's own rebuild, whose time is printed too).
+Targets: p95 under 50 ms on SQL and under 5 ms on Redis.
 
     .venv/bin/python bench/bench_leaderboard.py --entries 1000000 --ops 500
     .venv/bin/python bench/bench_leaderboard.py --db-url postgresql+asyncpg://... --redis-url redis://...
