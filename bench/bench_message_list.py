@@ -5,7 +5,8 @@ package `wrk`), 64 connections for 15 s each:
   1. the reference: bench/reference_list_app.py, the same query with stdlib sqlite3 inline and
      no authentication, metrics or middleware, on one uvicorn worker;
   2. the Email service itself, authenticated (a real HS256 bearer token) and metered as in
-     production, on one uvicorn worker and on two.
+     production, on one uvicorn worker (measured in turns with the reference, `--rounds`
+     pairs) and then on two.
 Prints requests/s and p50/p99 latency of each and the ratio to the reference. Run it on a quiet
 machine:
 
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,10 +111,17 @@ def seed(database: Path, count: int) -> None:
     connection.close()
 
 
-def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def served(command: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """A uvicorn server for the duration of the block, stopped (workers too) however it ends."""
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - loopback uvicorn
-    wait_for_port(port, process)
-    return process
+    try:
+        # Generous: on a busy machine two workers importing the service take a while.
+        wait_for_port(port, process, timeout=120)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def uvicorn(app: str, port: int, workers: int) -> list[str]:
@@ -187,9 +198,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--search", action="store_true", help="also time full-text search")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="reference / Email 1-worker pairs, in turns"
+    )
     args = parser.parse_args()
-    if not (1 <= args.seconds <= 120 and 1 <= args.connections <= 256):
-        parser.error("--seconds must be 1-120 and --connections 1-256")
+    if not (1 <= args.seconds <= 120 and 1 <= args.connections <= 256 and 1 <= args.rounds <= 10):
+        parser.error("--seconds must be 1-120, --connections 1-256 and --rounds 1-10")
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (apt-get install wrk)")
 
@@ -209,20 +223,6 @@ def main() -> int:
         seed(database, args.messages)
         base_env = {key: value for key, value in os.environ.items() if "REDIS" not in key}
 
-        port = free_port()
-        reference = serve(
-            uvicorn("bench.reference_list_app:app", port, 1),
-            {**base_env, "REFERENCE_DB": str(database)},
-            port,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/api/messages?user={ADDRESS}&limit=50"
-            wait_ready(url, {})
-            results.append(run_wrk("reference, 1 worker", url, {}, args.seconds, args.connections))
-        finally:
-            reference.terminate()
-            reference.wait(timeout=10)
-
         email_env = {
             **base_env,
             "EMAIL_DB_URL": f"sqlite+aiosqlite:///{database}",
@@ -232,30 +232,57 @@ def main() -> int:
             "VEZE_JWT_DEMO": "0",
             "EMAIL_SMTP_ENABLED": "0",
         }
-        for workers in (1, 2):
-            port = free_port()
-            server = serve(uvicorn("VEZEPyEmail.app.main:app", port, workers), email_env, port)
-            try:
-                url = f"http://127.0.0.1:{port}/api/messages?user={ADDRESS}&limit=50"
-                wait_ready(url, auth)
-                name = f"email, {workers} worker{'s' if workers > 1 else ''}"
-                results.append(run_wrk(name, url, auth, args.seconds, args.connections))
-                if args.search and workers == 1:
-                    p50, p95 = search_p95(f"http://127.0.0.1:{port}/api/messages", auth, 200)
-                    print(f"full-text search over HTTP: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
+        query = f"/api/messages?user={ADDRESS}&limit=50"
+        # The reference and one Email worker run side by side (idle while the other is
+        # measured) and are measured in turns, so that a change in the machine's other load
+        # hits both alike; each Email run is compared with the reference run just before it.
+        ref_port, email_port = free_port(), free_port()
+        with (
+            served(
+                uvicorn("bench.reference_list_app:app", ref_port, 1),
+                {**base_env, "REFERENCE_DB": str(database)},
+                ref_port,
+            ),
+            served(uvicorn("VEZEPyEmail.app.main:app", email_port, 1), email_env, email_port),
+        ):
+            ref_url = f"http://127.0.0.1:{ref_port}{query}"
+            email_url = f"http://127.0.0.1:{email_port}{query}"
+            wait_ready(ref_url, {})
+            wait_ready(email_url, auth)
+            for round_number in range(1, args.rounds + 1):
+                for name, url, headers in (
+                    (f"reference, 1 worker #{round_number}", ref_url, {}),
+                    (f"email, 1 worker #{round_number}", email_url, auth),
+                ):
+                    results.append(run_wrk(name, url, headers, args.seconds, args.connections))
+                    print(results[-1], flush=True)
+            if args.search:
+                p50, p95 = search_p95(f"http://127.0.0.1:{email_port}/api/messages", auth, 200)
+                print(f"full-text search over HTTP: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 
-    reference_rate = results[0].requests_per_second
+        port = free_port()
+        with served(uvicorn("VEZEPyEmail.app.main:app", port, 2), email_env, port):
+            url = f"http://127.0.0.1:{port}{query}"
+            wait_ready(url, auth)
+            results.append(run_wrk("email, 2 workers", url, auth, args.seconds, args.connections))
+            print(results[-1], flush=True)
+
+    references = [result for result in results if result.name.startswith("reference")]
+    median_reference = statistics.median(result.requests_per_second for result in references)
     print(
         f"\nnewest 50 of {args.messages} messages, wrk {args.connections} connections, "
-        f"{args.seconds} s each"
+        f"{args.seconds} s each; x ref: against the reference run just before (2 workers: "
+        f"against the median reference, {median_reference:.0f} requests/s)"
     )
-    print(f"{'run':<22}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'x ref':>8}  errors")
+    print(f"{'run':<24}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'x ref':>8}  errors")
+    reference_rate = median_reference
     for result in results:
+        if result.name.startswith("reference"):
+            reference_rate = result.requests_per_second
+        elif result.name == "email, 2 workers":
+            reference_rate = median_reference
         print(
-            f"{result.name:<22}{result.requests_per_second:>12.0f}{result.p50_ms:>9.1f}"
+            f"{result.name:<24}{result.requests_per_second:>12.0f}{result.p50_ms:>9.1f}"
             f"{result.p99_ms:>9.1f}{result.requests_per_second / reference_rate:>8.2f}"
             f"  {result.errors}"
         )
