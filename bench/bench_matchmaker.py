@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from VEZEPyCore.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from VEZEPyCore.db.migrations import upgrade_to_head  # noqa: E402
 from VEZEPyCore.events.bus import InProcessBus  # noqa: E402
+from VEZEPyCore.web.gc_tuning import tune_collector  # noqa: E402
 from VEZEPyGame.app.main import MIGRATIONS  # noqa: E402
 from VEZEPyGame.app.settings import GameSettings  # noqa: E402
 from VEZEPyGame.db.competition import QueueTicket  # noqa: E402
@@ -154,6 +155,10 @@ async def bench_database(db_url: str, tickets: list[WaitingTicket], repeat: int)
         settings=settings,
         after_start=lambda ids: announce_with_match_service(sessionmaker, bus, ids),
     )
+    # As in a serving process (VEZEPyCore.web.runtime): start-up objects frozen, young
+    # collections in larger batches, so the pass's short-lived tuples do not make the
+    # collector walk the whole heap.
+    tune_collector(settings)
     phases: dict[str, list[tuple[float, float]]] = {
         name: [] for name in ("read", "pair", "claim+start+commit", "pass", "announce")
     }
