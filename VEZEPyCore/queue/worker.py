@@ -48,6 +48,8 @@ DEFAULT_BATCH_SIZE = 16
 RELEASE_TIMEOUT_SECONDS = 2.0
 #: Longest a consumer blocks in XREADGROUP before it looks at retries and dead consumers.
 MAX_BLOCK_SECONDS = 1.0
+#: How long `stop()` waits for the loop to end before cutting its Redis connection.
+STOP_GRACE_SECONDS = 5.0
 #: Pause after a failed stream round (Redis down), so the loop does not spin.
 STREAM_ERROR_PAUSE_SECONDS = 1.0
 INTERRUPTED = "interrupted: the worker stopped during the job; will retry"
@@ -144,6 +146,7 @@ class QueueWorker(WakeableLoop):
         self._on_outcome = on_outcome
         self._interrupted = interrupted
         self._next_autoclaim = 0.0
+        self._stopping = False
         self._background: set[asyncio.Task[None]] = set()
         #: Jobs this worker finished that a dead consumer had left pending (XAUTOCLAIM).
         self.reclaimed = 0
@@ -338,7 +341,9 @@ class QueueWorker(WakeableLoop):
 
     async def _consume_forever(self) -> None:
         assert self.dispatch is not None
-        while True:
+        # The flag as well as the cancellation: a blocking XREADGROUP has been seen to lose a
+        # cancellation (redis-py on Python 3.11); the read ends within a second anyway.
+        while not self._stopping:
             try:
                 await self.consume_once()
             except (RedisError, OSError) as exc:
@@ -397,7 +402,20 @@ class QueueWorker(WakeableLoop):
         return len(jobs)
 
     async def stop(self) -> None:
-        await super().stop()
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not task.done() and self.dispatch is not None:
+                # Still inside a Redis read: cutting its connection ends it.
+                await self.dispatch.redis.connection_pool.disconnect()
+                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not task.done():
+                log.error("%s did not stop within %.0fs", self._label, 2 * STOP_GRACE_SECONDS)
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("%s ended with an error", self._label, exc_info=task.exception())
+        self._stopping = False  # a later start() runs again
         pending = list(self._background)
         if pending:  # dispatches still in flight: a moment to finish, then they are dropped
             _done, late = await asyncio.wait(pending, timeout=RELEASE_TIMEOUT_SECONDS)
