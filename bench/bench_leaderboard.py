@@ -13,15 +13,15 @@ Targets: p95 under 50 ms on SQL and under 5 ms on Redis.
     .venv/bin/python bench/bench_leaderboard.py --entries 1000000 --ops 500
     .venv/bin/python bench/bench_leaderboard.py --db-url postgresql+asyncpg://... --redis-url redis://...
 
-SQLite (a temporary file) is the default database; Redis is `--redis-url`, else `REDIS_URL`,
-else skipped.
+SQLite (a temporary file) is the default database. Redis is `--redis-url`, else a private
+throwaway `redis-server` started for the run: a million-member rebuild pushed into a Redis that
+others share stalls them (and timed out there on a loaded day). `--no-redis` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sqlite3
 import sys
@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,14 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis_asyncio
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from VEZEPyCore.db.engine import make_engine  # noqa: E402
 from VEZEPyCore.db.migrations import upgrade_to_head  # noqa: E402
+from VEZEPyCore.testing import redis_server  # noqa: E402
 from VEZEPyGame.app.main import MIGRATIONS  # noqa: E402
 from VEZEPyGame.services.leaderboards.service import Leaderboards  # noqa: E402
 from VEZEPyGame.services.leaderboards.sql_store import GameCount  # noqa: E402
@@ -242,32 +245,39 @@ async def run(args: argparse.Namespace) -> None:
             try:
                 sql = Leaderboards(engine, None)
                 await measure(f"SQL ({engine.dialect.name})", sql, args.entries, args.ops, 1)
-                redis_url = args.redis_url or os.environ.get("REDIS_URL")
-                if redis_url:
-                    prefix = f"bench:lb:{uuid.uuid4().hex[:8]}"
-                    client = redis_asyncio.Redis.from_url(redis_url)
-                    fast = Leaderboards(engine, client, prefix=prefix)
-                    try:
-                        began = time.perf_counter()
-                        assert await fast.rebuild(Board(SEASON_ID, MODE))
-                        print(
-                            f"Redis board rebuilt from SQL in {time.perf_counter() - began:.1f} s"
-                        )
-                        await measure("Redis", fast, args.entries, args.ops, 2)
-                    finally:
-                        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
-                        if keys:
-                            # UNLINK frees the million-member set off Redis's main thread:
-                            # DEL would stall everyone else sharing this Redis.
-                            await client.unlink(*keys)
-                        await fast.close()
-                else:
-                    print("Redis: skipped (no --redis-url or REDIS_URL)")
+                with ExitStack() as stack:
+                    redis_url = args.redis_url
+                    if redis_url is None and not args.no_redis:
+                        redis_url = stack.enter_context(redis_server())
+                    await measure_redis(engine, redis_url, args)
             finally:
                 await engine.dispose()
         finally:
             if postgres:
                 await drop_postgres_database(db_url)
+
+
+async def measure_redis(
+    engine: AsyncEngine, redis_url: str | None, args: argparse.Namespace
+) -> None:
+    if not redis_url:
+        print("Redis: skipped (--no-redis)")
+        return
+    prefix = f"bench:lb:{uuid.uuid4().hex[:8]}"
+    client = redis_asyncio.Redis.from_url(redis_url)
+    fast = Leaderboards(engine, client, prefix=prefix)
+    try:
+        began = time.perf_counter()
+        assert await fast.rebuild(Board(SEASON_ID, MODE))
+        print(f"Redis board rebuilt from SQL in {time.perf_counter() - began:.1f} s")
+        await measure("Redis", fast, args.entries, args.ops, 2)
+    finally:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            # UNLINK frees the million-member set off Redis's main thread: DEL would stall
+            # everyone else sharing this Redis.
+            await client.unlink(*keys)
+        await fast.close()
 
 
 def main() -> None:
@@ -276,7 +286,8 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db-url", default=None, help="default: SQLite in a temporary folder")
-    parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--redis-url", default=None, help="default: a private redis-server")
+    parser.add_argument("--no-redis", action="store_true", help="SQL only")
     asyncio.run(run(parser.parse_args()))
 
 
