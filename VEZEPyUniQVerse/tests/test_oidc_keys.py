@@ -196,7 +196,7 @@ async def test_the_rotation_command_prints_the_new_kid(portal: ServedPortal) -> 
     assert [row.kid for row in rows if row.retired_at is None] == [new_kid]
 
     # The running portal signs with it right away, and publishes both keys.
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=30) as http:  # Argon2 secret checks on a busy box
         response = await http.post(
             f"{portal.url}/oauth/token",
             data={"grant_type": "client_credentials"},
