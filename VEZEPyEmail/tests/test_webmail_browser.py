@@ -517,7 +517,17 @@ async def test_compose_send_live_reply_forward_and_errors(
     await page.screenshot(path=str(shots / "webmail-compose-phone.png"))
     await page.set_viewport_size({"width": 1360, "height": 860})
 
-    # Send, undo, send again.
+    # Send, undo, send again. The send carries an Idempotency-Key (a retried click after a
+    # lost answer gets the first result back, not a second send).
+    send_keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda request: (
+            send_keys.append(request.headers.get("idempotency-key"))
+            if request.method == "POST" and request.url.endswith("/send")
+            else None
+        ),
+    )
     await page.click("#compose-send")
     await expect(page.locator("#toast")).to_contain_text("Sending in 5 seconds")
     await page.click("#toast button")
@@ -526,6 +536,7 @@ async def test_compose_send_live_reply_forward_and_errors(
     await page.click("#compose-send")
     await expect(composer).to_be_hidden()
     await expect(page.locator("#toast")).to_contain_text("Sent.", timeout=LIVE_MS + 5_000)
+    assert len(send_keys) == 1 and re.fullmatch(r"[0-9a-f]{32}", send_keys[0] or "")
 
     # Bob sees it arrive without a reload, with its attachment.
     arrived = bob_page.locator("#message-list .msg-row:has-text('Lunch?')")

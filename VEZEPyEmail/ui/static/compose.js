@@ -82,11 +82,12 @@
       input.focus();
     }
   }
-  async function call(method, url, body) {
+  async function call(method, url, body, extraHeaders) {
+    const headers = Object.assign({ "X-CSRF-Token": csrf, "Content-Type": "application/json" }, extraHeaders || {});
     const response = await fetch(url, {
       method: method,
       credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+      headers: headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 204) return null;
@@ -384,9 +385,19 @@
       } },
     });
   });
+  // One key per message being sent, kept until it is sent: a second click after an error whose
+  // request did reach the server gets the first result back instead of a second send.
+  let sendKey = null;
+  function newSendKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);  // randomUUID needs a secure context; this does not
+    return Array.from(bytes, function (byte) { return byte.toString(16).padStart(2, "0"); }).join("");
+  }
   async function send(draftId, body) {
+    sendKey = sendKey || newSendKey();
     try {
-      const result = await call("POST", "/api/drafts/" + draftId + "/send");
+      const result = await call("POST", "/api/drafts/" + draftId + "/send", undefined, { "Idempotency-Key": sendKey });
+      sendKey = null;
       const queued = result.recipients.filter(function (item) { return item.status === "queued"; }).length;
       webmail.toast(queued ? "Sent; " + queued + " remote recipient" + (queued === 1 ? " is" : "s are") + " queued." : "Sent.");
       draft = null;
