@@ -80,8 +80,28 @@ def enhanced(status: str) -> str:
     return status
 
 
+_PROTOCOL_NAMES: dict[str, list[str]] = {}
+
+
+def _protocol_names(cls: type) -> list[str]:
+    key = f"{cls.__module__}.{cls.__qualname__}"
+    names = _PROTOCOL_NAMES.get(key)
+    if names is None:
+        names = _PROTOCOL_NAMES[key] = sorted(
+            name for name in dir(cls) if name.startswith(("smtp_", "auth_"))
+        )
+    return names
+
+
 class VezeSMTP(SMTP):
     """One SMTP session with an error budget (RFC 5321 section 4.5.3 limits)."""
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd finds a session's commands (smtp_*) and AUTH mechanisms (auth_*) by
+        # scanning dir(self) and reading every attribute, properties included, once per
+        # connection: up to a few milliseconds on a busy machine, and a mail client opens a
+        # connection per message. Only those names matter to it; they are fixed per class.
+        return _protocol_names(type(self))
 
     def __init__(
         self,
