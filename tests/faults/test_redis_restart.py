@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from tests.faults.servers import PrivateRedis, eventually, private_redis
@@ -237,5 +239,29 @@ async def test_bus_subscription_resumes_and_publish_never_raises(redis: PrivateR
             assert received[0] == "fault:room" and received[1]["n"] >= 3
             assert subscription.gaps == 1
     finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+async def test_many_subscriptions_share_one_redis_connection(redis: PrivateRedis) -> None:
+    """150 streams (past redis-py's pool of 100) on one bus: all get their events, one link."""
+    publisher, subscriber = RedisBus.from_url(redis.url), RedisBus.from_url(redis.url)
+    probe = Redis.from_url(redis.url)
+    try:
+        async with AsyncExitStack() as stack:
+            subscriptions = [
+                await stack.enter_async_context(subscriber.subscribe(f"fault:user:{n % 50}"))
+                for n in range(150)
+            ]
+            clients = await probe.client_list()
+            assert sum(1 for c in clients if c.get("cmd") in ("subscribe", "ping")) <= 1
+            for n in range(50):
+                await publisher.publish(f"fault:user:{n}", {"n": n})
+            for index, subscription in enumerate(subscriptions):
+                received = await subscription.get(wait_seconds=10)
+                assert received == (f"fault:user:{index % 50}", {"n": index % 50})
+        assert subscriber.subscriber_count("fault:user:0") == 0
+    finally:
+        await probe.aclose()
         await publisher.close()
         await subscriber.close()
