@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import smtplib
 import subprocess
 import sys
 import time
@@ -342,3 +343,52 @@ def test_two_workers_without_redis_refuse_to_start_and_say_why(tmp_path: Path) -
         finished.stderr
     )
     assert "Child process" in finished.stderr and "failed to start" in finished.stderr
+
+
+async def test_email_two_workers_with_their_own_smtp_listeners_share_the_ports(
+    tmp_path: Path, redis_url: str, database_url: DatabaseFactory
+) -> None:
+    # Each worker runs the lifespan, SMTP listeners included: they bind with SO_REUSEPORT
+    # (the second worker would otherwise fail to bind and uvicorn stop the server).
+    handle = "ms" + uuid.uuid4().hex[:6]
+    address = f"{handle}@{DOMAIN}"
+    mx = free_port()
+    env = _service_env(
+        tmp_path,
+        redis_url,
+        EMAIL_DB_URL=await database_url("email"),
+        EMAIL_SMTP_ENABLED="1",
+        EMAIL_SMTP_HOST="127.0.0.1",
+        EMAIL_SMTP_PORT=str(mx),
+        EMAIL_SUBMISSION_PORT=str(free_port()),
+        EMAIL_SMTPS_PORT=str(free_port()),
+    )
+    admin = {"Authorization": "Bearer " + mint("svc", scopes=("email.admin",))}
+    user = {"Authorization": "Bearer " + mint(address, scopes=("email.read",))}
+    with two_workers("VEZEPyEmail.app.main:app", env, tmp_path / "email.log") as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            created = await http.post(
+                "/api/mailboxes", json={"address": address, "display_name": "MS"}, headers=admin
+            )
+            assert created.status_code == 201, created.text
+
+            def send(number: int) -> None:
+                message = (
+                    f"From: a@sender.example\r\nTo: {address}\r\nSubject: two {number}\r\n"
+                    f"Message-ID: <two-{number}-{handle}@sender.example>\r\n\r\nhi\r\n"
+                )
+                with smtplib.SMTP("127.0.0.1", mx, timeout=30) as smtp:
+                    smtp.sendmail("a@sender.example", [address], message)
+
+            await asyncio.gather(*(asyncio.to_thread(send, n) for n in range(12)))
+            listed = await http.get(
+                "/api/messages", params={"user": address, "limit": 50}, headers=user
+            )
+            assert listed.status_code == 200, listed.text
+            subjects = sorted(item["subject"] for item in listed.json()["messages"])
+            assert [s for s in subjects if s.startswith("two ")] == sorted(
+                f"two {n}" for n in range(12)
+            )
+        # Both workers started and still serve: none failed its start-up and was replaced.
+        assert sorted(_children(server.process.pid)) == sorted(server.workers)
+    assert "startup failed" not in (tmp_path / "email.log").read_text()

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from VEZEPyCore.web.workers import configured_workers
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
 from VEZEPyEmail.services.metrics import email_metrics
@@ -182,7 +183,9 @@ async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
         state=app.state,
         settings=settings,
         authenticator=authenticator,
-        reuse_port=in_smtp_main and settings.smtp_processes > 1,
+        # Several processes bind the same ports: smtp_main's listeners, or each uvicorn worker
+        # of a web process that runs its own listeners (WEB_CONCURRENCY above 1).
+        reuse_port=(in_smtp_main and settings.smtp_processes > 1) or configured_workers() > 1,
     )
     committer = GroupCommitter(app.state) if settings.smtp_group_commit else None
     if committer is not None:
