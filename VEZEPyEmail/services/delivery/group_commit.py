@@ -128,10 +128,10 @@ class GroupCommitter:
     async def _commit(self, batch: list[_Waiting]) -> None:
         sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
         filed: list[tuple[_Waiting, _Filed]] = []
-        # Plain deliveries set-based (batch_filing.py), read before the write lock; the rest
-        # one by one.
-        plan = await plan_plain_deliveries(sessionmaker, [w.prepared for w in batch])
         try:
+            # Plain deliveries set-based (batch_filing.py), read before the write lock; the
+            # rest one by one.
+            plan = await plan_plain_deliveries(sessionmaker, [w.prepared for w in batch])
             async with self._turn(), sessionmaker() as session:
                 await begin_as_writer(session)
                 plain = await file_plain_deliveries(session, plan)
