@@ -185,6 +185,7 @@ async def send_new(
         sender, first = await _sender_and_first_result(state, connection, principal, claim)
         if first is not None:
             return SendOutcome(first, replayed=True)
+        await _rate_limit(state, sender)
         composition = await service.compose(
             connection,
             state.blobs,
@@ -217,7 +218,9 @@ async def send_draft(
         sender, first = await _sender_and_first_result(state, connection, principal, claim)
         if first is not None:
             return SendOutcome(first, replayed=True)
+        # Before the rate limit: a missing or foreign draft is a 404 that spends no send.
         draft = await own_draft(connection, state.blobs, principal=principal, draft_id=draft_id)
+        await _rate_limit(state, sender)
         composition = service.composition_of_draft(draft, sender)
     return await _send(
         state,
@@ -237,14 +240,14 @@ async def _sender_and_first_result(
 ) -> tuple[Sender, SendRead | None]:
     """The caller's mailbox, and the stored result when this is a retry of a committed send.
 
-    A retry is answered before the rate limit, so it does not count as another message.
+    The caller checks the rate limit only after this: a retry does not count as another
+    message.
     """
     sender = await service.sender_of(connection, principal=principal, settings=state.settings)
     if claim is not None:
         found = await idempotency.replay(connection, mailbox_id=sender.mailbox_id, claim=claim)
         if found is not None:
             return sender, found
-    await _rate_limit(state, sender)
     return sender, None
 
 
