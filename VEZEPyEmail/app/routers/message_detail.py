@@ -32,7 +32,7 @@ async def get_message_detail(
 ) -> MessageDetailRead:
     """Headers, plain text, sanitised HTML (remote images marked) and the attachment list."""
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
-    return detail.detail_of(owned, await detail.raw_bytes(blobs, owned.row))
+    return await detail.read_detail(blobs, owned)
 
 
 @router.get(
@@ -67,11 +67,7 @@ async def get_attachment(
     blobs: BlobsDep,
 ) -> Response:
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
-    if index < 0:
-        from VEZEPyCore.errors import NotFound
-
-        raise NotFound("no such attachment")
-    item = detail.attachment(await detail.raw_bytes(blobs, owned.row), index)
+    item = await detail.read_attachment(blobs, owned, index)
     return Response(
         item.data, media_type=item.content_type, headers=detail.attachment_headers(item.filename)
     )

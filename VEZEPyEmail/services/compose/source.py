@@ -87,9 +87,15 @@ def lenient_recipients(message: EmailMessage, name: str) -> list[Recipient]:
 async def load_message(
     connection: AsyncConnection, blobs: BlobStore, *, message_id: int, principal: Principal
 ) -> StoredMessage:
-    """The caller's message, parsed; 404 for anyone else's (detail.load_owned)."""
+    """The caller's message, parsed; 404 for anyone else's (detail.load_owned).
+
+    A large message is parsed (and its attachments decoded) off the event loop."""
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
     raw = await detail.raw_bytes(blobs, owned.row)
+    return await detail.parsing(raw, _stored, owned, raw)
+
+
+def _stored(owned: detail.OwnedMessage, raw: bytes) -> StoredMessage:
     try:
         parsed = mime.parse_bytes(raw)
         parts = mime.split_parts(parsed)

@@ -36,7 +36,7 @@ async def read_message(
     """Everything the reading pane shows; 404 unless the message is in this mailbox."""
     row = await listing.get_row(connection, mailbox_id=mailbox_id, message_id=message_id)
     owned = await detail.load_owned(connection, message_id=message_id, principal=principal)
-    message = detail.detail_of(owned, await detail.raw_bytes(blobs, owned.row))
+    message = await detail.read_detail(blobs, owned)
     allowed = await images.images_allowed(
         connection, mailbox_id=mailbox_id, message_id=message_id, sender=row.sender_address
     )
