@@ -1,9 +1,13 @@
 """CSRF protection for cookie-authenticated requests: a double-submit token plus an origin check.
 
-Every response carries a random token in a per-service cookie; a form posts it back in the
+A browser gets a random token in a per-service cookie; a form posts it back in the
 `csrf_token` field, a script in the `X-CSRF-Token` header, and the two must match. Another site
 can make the browser send the cookie but cannot read it, so it cannot send the matching value.
 Requests authenticated by a bearer header need no CSRF check: browsers never add that header.
+
+The cookie is set only when it is missing and the response hands the token out: a page that
+rendered it (`csrf_input`, `csrf_token`) or any HTML response. API calls with a bearer token and
+health probes send no cookies, and would otherwise get a fresh, never-used one on every answer.
 """
 
 from __future__ import annotations
@@ -30,8 +34,18 @@ def csrf_cookie_name(service: str) -> str:
     return f"veze_{service}_csrf"
 
 
+class _HandOut:
+    """Whether this request gave its token to the client (shared even if `state` is copied)."""
+
+    __slots__ = ("given",)
+
+    def __init__(self) -> None:
+        self.given = False
+
+
 class CsrfCookieMiddleware:
-    """Makes sure every browser has a CSRF token cookie, and exposes it as `state.csrf_token`."""
+    """Gives a browser its CSRF token cookie when a page needs it (module docstring), and
+    exposes the token as `state.csrf_token`."""
 
     def __init__(self, app: ASGIApp, *, service: str, secure: bool) -> None:
         self.app = app
@@ -44,10 +58,17 @@ class CsrfCookieMiddleware:
             return
         existing = _cookie(scope, self.cookie_name)
         token = existing if existing and len(existing) == 43 else secrets.token_urlsafe(32)
-        scope.setdefault("state", {})["csrf_token"] = token
+        hand_out = _HandOut()
+        state = scope.setdefault("state", {})
+        state["csrf_token"] = token
+        state[_HAND_OUT] = hand_out
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and token != existing:
+            if (
+                message["type"] == "http.response.start"
+                and token != existing
+                and (hand_out.given or _is_html(message))
+            ):
                 cookie = f"{self.cookie_name}={token}; Path=/; SameSite=Lax; HttpOnly"
                 MutableHeaders(scope=message).append(
                     "set-cookie", cookie + ("; Secure" if self.secure else "")
@@ -55,6 +76,17 @@ class CsrfCookieMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+_HAND_OUT = "csrf_hand_out"
+
+
+def _is_html(message: Message) -> bool:
+    """An HTML response may carry a form (rendered as it streams, after this start)."""
+    for key, value in message.get("headers", ()):
+        if key.lower() == b"content-type":
+            return bool(value.lower().startswith(b"text/html"))
+    return False
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
@@ -71,7 +103,11 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 def csrf_token(request: Request) -> str:
+    """The token to put in a form or page; the response then sets the cookie that matches."""
     token: str = request.state.csrf_token
+    hand_out: _HandOut | None = getattr(request.state, _HAND_OUT, None)
+    if hand_out is not None:
+        hand_out.given = True
     return token
 
 
