@@ -55,6 +55,10 @@ class Match(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The side (0 first, 1 second) whose draw offer stands; cleared by any move or answer.
     draw_offer_side: Mapped[int | None] = mapped_column(Integer)
+    #: `move_count` when each side last offered a draw that did not end the match: the draw
+    #: offer cooldown counts that side's moves since (`services/matches/draws.py`).
+    first_draw_offer_ply: Mapped[int | None] = mapped_column(Integer)
+    second_draw_offer_ply: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

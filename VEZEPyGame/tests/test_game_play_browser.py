@@ -85,7 +85,14 @@ async def test_a_draw_offered_in_one_browser_is_accepted_in_the_other(
         await bob_page.screenshot(path=str(screenshot_dir / "game-draw-offer.png"), full_page=True)
         await bob_page.click("#draw-decline")
         await expect(alice_page.locator("#draw-offer")).to_be_hidden()
-        await expect(alice_page.locator("#offer-draw")).to_be_visible()
+        # Declined: alice's offer button stays in place but off, and the hint says until when.
+        await expect(alice_page.locator("#offer-draw")).to_be_disabled()
+        await expect(alice_page.locator("#draw-hint")).to_have_text(
+            "Bob declined your draw offer. You can offer another draw after 3 more moves of yours."
+        )
+        await alice_page.screenshot(
+            path=str(screenshot_dir / "game-draw-cooldown.png"), full_page=True
+        )
 
         await bob_page.click("#offer-draw")
         await expect(alice_page.locator("#draw-accept")).to_be_visible()
@@ -142,7 +149,7 @@ async def test_lobby_home_and_queue_pages_and_the_bot_opening(
         await expect(page.locator("#match")).to_have_attribute("data-moves", "1")
         await expect(page.locator("#status-line")).to_contain_text("Your move")
         await expect(page.locator("#board .cell.stone-first")).to_have_count(1)
-        await expect(page.locator("#offer-draw")).to_have_count(0)  # no draws with the bot
+        await expect(page.locator("#offer-draw")).to_be_enabled()  # the bot takes offers too
         await expect(page.locator("#seat-second")).to_contain_text("you")
         await page.screenshot(path=str(screenshot_dir / "game-bot-opens.png"), full_page=True)
         await context.close()

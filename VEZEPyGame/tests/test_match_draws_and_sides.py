@@ -56,8 +56,12 @@ async def test_a_draw_is_offered_declined_renewed_and_accepted_live_for_both(
             moved = await client.post(f"{api}/moves", json={"column": 3}, headers=alice)
             await next_event(alice_events, seconds=5)
 
+            # Alice offered at the start: she must make three moves of her own before she
+            # offers again (the cooldown itself: test_draw_cooldown_and_bot.py).
+            cooling = await client.post(f"{api}/draw", headers=alice)
+            for column, headers in ((3, bob), (0, alice), (0, bob), (6, alice)):
+                await client.post(f"{api}/moves", json={"column": column}, headers=headers)
             await client.post(f"{api}/draw", headers=alice)
-            await next_event(bob_events, seconds=5)
             accepted = await client.post(f"{api}/draw/accept", headers=bob)
             alice_sees_end = await next_event(alice_events, seconds=5)
             while alice_sees_end[0] != "match.finished":
@@ -84,6 +88,7 @@ async def test_a_draw_is_offered_declined_renewed_and_accepted_live_for_both(
     for name, state in (bob_sees_decline, alice_sees_decline):
         assert name == "match.draw" and state["draw_offer"] is None
     assert moved.status_code == 200 and moved.json()["draw_offer"] is None
+    assert cooling.status_code == 409 and cooling.json()["error"] == "draw_cooldown"
     assert accepted.status_code == 200
     final = accepted.json()
     assert (final["status"], final["result"], final["end_reason"]) == (
@@ -115,7 +120,7 @@ async def test_the_bot_opens_when_the_player_takes_the_second_seat(
         after = await client.post(
             f"/api/matches/{state['id']}/moves", json={"column": free}, headers=alice
         )
-        no_draw = await client.post(f"/api/matches/{state['id']}/draw", headers=alice)
+        answered = await client.post(f"/api/matches/{state['id']}/draw", headers=alice)
         history = await client.get("/api/matches", headers=alice)
     assert created.status_code == 201, created.text
     assert state["first"]["bot_level"] == 1 and state["second"]["handle"] == "alice"
@@ -123,6 +128,7 @@ async def test_the_bot_opens_when_the_player_takes_the_second_seat(
     assert bad_side.status_code == 422
     assert after.status_code == 200 and len(after.json()["moves"]) == 3
     assert after.json()["to_move"] == "second"
-    assert no_draw.status_code == 409 and no_draw.json()["error"] == "no_draw_with_bot"
+    # The bot answers a draw offer in the offer's request (how: test_draw_cooldown_and_bot.py).
+    assert answered.status_code == 200 and answered.json()["draw_offer"] is None
     [listed] = history.json()["matches"]
     assert listed["your_side"] == "second" and listed["opponent"].startswith("Bot")

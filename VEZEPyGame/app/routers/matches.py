@@ -24,6 +24,7 @@ from VEZEPyGame.app.settings import GameSettings
 from VEZEPyGame.db.models import Player
 from VEZEPyGame.services.connect4 import IllegalMove, IllegalMoveReason
 from VEZEPyGame.services.matches import flows, service
+from VEZEPyGame.services.matches.draws import DRAW_OFFER_COOLDOWN_MOVES
 from VEZEPyGame.services.matches.events import match_channel
 from VEZEPyGame.services.matches.flows import MatchRuntime
 from VEZEPyGame.services.matches.hooks import MatchHooks
@@ -172,22 +173,32 @@ DRAW_REFUSALS: dict[int | str, dict[str, Any]] = {
     404: REFUSALS[404],
     409: {
         "description": (
-            "The match is over, `no_draw_with_bot`, `draw_offered` (yours stands already) or"
-            " `no_draw_offer` (nothing to answer)"
+            "The match is over, `draw_offered` (yours stands already), `draw_cooldown` (you"
+            " offered one recently: make the moves the state's `draw_cooldown` names first),"
+            " `no_draw_offer` (nothing to answer) or `match_changed`"
         )
     },
 }
+
+
+OFFER_DRAW_DESCRIPTION = (
+    "Offer your opponent a draw (at any time, on either turn). It stands until they accept or"
+    " decline it or the next stone is dropped; if theirs stood already, the match is drawn."
+    " After an offer that does not end the match you must make"
+    f" {DRAW_OFFER_COOLDOWN_MOVES} more moves before you offer again. The bot answers at once"
+    " by its search (it accepts when it cannot win, or when it is clearly behind), so against"
+    " it the answer already holds its verdict."
+)
 
 
 @router.post(
     "/{match_id}/draw",
     response_model=MatchRead,
     summary="Offer a draw",
+    description=OFFER_DRAW_DESCRIPTION,
     responses=DRAW_REFUSALS,
 )
 async def offer_draw(match_id: str, player: PlayerDep, runtime: RuntimeDep) -> MatchRead:
-    """Offer your opponent a draw (at any time, on either turn). It stands until they accept
-    or decline it or the next stone is dropped; if theirs stood already, the match is drawn."""
     try:
         return await flows.offer_draw(runtime, match_id=match_id, player_id=player.id)
     except IllegalMove as exc:

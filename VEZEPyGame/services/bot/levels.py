@@ -25,12 +25,17 @@ class BotLevel:
     blunder_rate: float
     #: Seconds the search may take (None: until max_depth).
     time_budget: float | None
+    #: How far behind (in `evaluate` points, 8 a threat) its search must put the bot before it
+    #: accepts a draw its search has not seen to the end (see `bot.draws`).
+    draw_contempt: int
 
 
 BOT_LEVELS: dict[int, BotLevel] = {
-    1: BotLevel(1, "Easy", max_depth=2, blunder_rate=0.5, time_budget=None),
-    2: BotLevel(2, "Medium", max_depth=5, blunder_rate=0.0, time_budget=None),
-    3: BotLevel(3, "Hard", max_depth=COLUMNS * ROWS, blunder_rate=0.0, time_budget=0.4),
+    1: BotLevel(1, "Easy", max_depth=2, blunder_rate=0.5, time_budget=None, draw_contempt=4),
+    2: BotLevel(2, "Medium", max_depth=5, blunder_rate=0.0, time_budget=None, draw_contempt=8),
+    3: BotLevel(
+        3, "Hard", max_depth=COLUMNS * ROWS, blunder_rate=0.0, time_budget=0.4, draw_contempt=16
+    ),
 }
 
 

@@ -2,8 +2,9 @@
 
 Each step commits before it publishes, so whoever reacts to an event (the other player's page,
 the lobby) reads what the event announced. The bot answers in the request of the move it
-answers (after that move is committed and published); a reply lost to a restart is made by the
-clock sweeper (`tasks.py`), which also ends matches whose side to move ran out of time.
+answers (after that move is committed and published), and answers a draw offer in the offer's
+request; a reply or an answer lost to a restart is made by the clock sweeper (`tasks.py`),
+which also ends matches whose side to move ran out of time.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from VEZEPyCore.db.engine import begin_as_writer
 from VEZEPyCore.errors import AppError, Conflict, NotFound
 from VEZEPyCore.events.bus import EventBus
 from VEZEPyGame.db.matches import Match
-from VEZEPyGame.services.bot import choose_move
+from VEZEPyGame.services.bot import choose_move, judge_draw
 from VEZEPyGame.services.connect4 import IllegalMove
-from VEZEPyGame.services.matches import events, service
+from VEZEPyGame.services.matches import draws, events, service
 from VEZEPyGame.services.matches.hooks import MatchHooks
 from VEZEPyGame.services.matches.schemas import MatchRead
 from VEZEPyGame.services.matches.views import match_read
@@ -170,13 +171,19 @@ async def play_move(
     if result.timed_out:
         raise Conflict("your time ran out: the match is lost on time", code="timeout")
     if service.bot_to_move(match):
-        delay = runtime.bot_reply_delay_ms / 1000 - (time.monotonic() - started)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await _bot_pause(runtime, started)
         reply = await bot_reply(runtime, match_id=match_id)
         if reply is not None:
             return reply
     return state
+
+
+async def _bot_pause(runtime: MatchRuntime, started: float) -> None:
+    """Wait out what is left of GAME_BOT_REPLY_DELAY_MS since the request `started`, so the
+    person sees their own move (or offer) land before the bot answers it."""
+    delay = runtime.bot_reply_delay_ms / 1000 - (time.monotonic() - started)
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def bot_reply(runtime: MatchRuntime, *, match_id: str) -> MatchRead | None:
@@ -210,19 +217,27 @@ async def bot_reply(runtime: MatchRuntime, *, match_id: str) -> MatchRead | None
 
 
 async def offer_draw(runtime: MatchRuntime, *, match_id: str, player_id: int) -> MatchRead:
-    """Offer a draw; if the opponent's offer was standing, the match ends drawn."""
+    """Offer a draw; if the opponent's offer was standing, the match ends drawn. Against the
+    bot, the bot's answer follows in this request (after the offer is published), so the
+    state returned already holds it."""
+    started = time.monotonic()
     async with runtime.sessionmaker() as session:
         await begin_as_writer(session)
         match = await _load(session, match_id)
         if service.seat_of(match, player_id) is None:
             raise NotFound("no such match")
-        ended = await service.offer_draw(
+        ended = await draws.offer_draw(
             session, hooks=runtime.hooks, match=match, player_id=player_id
         )
         state = await snapshot(session, match)
         await session.commit()
     kind = events.FINISHED if ended else events.DRAW
     await announce(runtime, Announcement(kind, state, match))
+    if draws.offer_to_bot(match):
+        await _bot_pause(runtime, started)
+        answer = await bot_answer_draw(runtime, match_id=match_id)
+        if answer is not None:
+            return answer
     return state
 
 
@@ -235,12 +250,54 @@ async def answer_draw(
         match = await _load(session, match_id)
         if service.seat_of(match, player_id) is None:
             raise NotFound("no such match")
-        await service.answer_draw(
+        await draws.answer_draw(
             session, hooks=runtime.hooks, match=match, player_id=player_id, accept=accept
         )
         state = await snapshot(session, match)
         await session.commit()
     kind = events.FINISHED if accept else events.DRAW
+    await announce(runtime, Announcement(kind, state, match))
+    return state
+
+
+async def bot_answer_draw(runtime: MatchRuntime, *, match_id: str) -> MatchRead | None:
+    """The bot's answer to the draw offer standing in `match_id`, published like a person's;
+    None when there is nothing to answer (any more)."""
+    async with runtime.sessionmaker() as session:
+        match = await service.get_match(session, match_id)
+        if match is None or not draws.offer_to_bot(match) or match.bot_level is None:
+            return None
+        assert match.draw_offer_side is not None  # offer_to_bot says so
+        moves = [move.column for move in await service.list_moves(session, match_id)]
+        level, bot_side, judged_at = match.bot_level, 1 - match.draw_offer_side, match.move_count
+    # The search is CPU work: a thread keeps the event loop answering other requests.
+    verdict = await asyncio.to_thread(
+        judge_draw, moves, level, bot_side=bot_side, time_budget=runtime.bot_think_seconds
+    )
+    async with runtime.sessionmaker() as session:
+        await begin_as_writer(session)
+        match = await _load(session, match_id)
+        try:
+            if match.move_count != judged_at:
+                raise Conflict("a move was made while the bot thought", code="match_changed")
+            await draws.answer_draw_as_bot(
+                session, hooks=runtime.hooks, match=match, accept=verdict.accept
+            )
+        except (AppError, IllegalMove) as exc:
+            # A move answered the offer, the player resigned, or another worker answered first.
+            log.info("bot draw answer in %s dropped: %s", match_id, exc)
+            return None
+        state = await snapshot(session, match)
+        await session.commit()
+    log.info(
+        "bot %s a draw in %s (score %d, depth %d%s)",
+        "accepted" if verdict.accept else "declined",
+        match_id,
+        verdict.score,
+        verdict.depth,
+        ", proven" if verdict.proven else "",
+    )
+    kind = events.FINISHED if verdict.accept else events.DRAW
     await announce(runtime, Announcement(kind, state, match))
     return state
 

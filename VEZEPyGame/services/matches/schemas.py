@@ -49,6 +49,14 @@ class ClockRead(BaseModel):
     increment_ms: int
 
 
+class DrawCooldownRead(BaseModel):
+    """Moves of its own each side must still make before it may offer a draw again (0: now).
+    A draw offer that does not end the match starts that side's cooldown."""
+
+    first: int = 0
+    second: int = 0
+
+
 class MatchRead(BaseModel):
     """A match as both players (and, once finished, anyone signed in) see it."""
 
@@ -69,6 +77,7 @@ class MatchRead(BaseModel):
     winning_cells: list[tuple[int, int]]
     #: The side whose draw offer stands (the other side may accept or decline), if any.
     draw_offer: Side | None = None
+    draw_cooldown: DrawCooldownRead = Field(default_factory=DrawCooldownRead)
     #: Grows with every change of the match: a page keeps the highest it has seen.
     version: int = 0
     created_at: datetime

@@ -231,7 +231,7 @@ async def play_move(
     if player_of(match, side) != player_id or (player_id is None and match.mode != "bot"):
         raise Conflict("it is not your turn", code="not_your_turn")
     if flag_fallen(match, now):
-        await _finish(session, hooks, match, result=SIDES[1 - side], end_reason="timeout", now=now)
+        await finish(session, hooks, match, result=SIDES[1 - side], end_reason="timeout", now=now)
         return MoveResult(match, board, timed_out=True)
     board = board.play(column)  # IllegalMove with the reason
     left = remaining_ms(match, side, now) + match.clock_increment_ms
@@ -254,13 +254,13 @@ async def play_move(
     match.turn_started_at = now
     match.deadline_at = deadline(now, stored_ms(match, 1 - side))
     if board.winner is not None:
-        await _finish(
+        await finish(
             session, hooks, match, result=SIDES[board.winner], end_reason="four_in_a_row", now=now
         )
     elif board.is_full:
-        await _finish(session, hooks, match, result="draw", end_reason="draw", now=now)
+        await finish(session, hooks, match, result="draw", end_reason="draw", now=now)
     else:
-        await _flush(session)
+        await flush(session)
     return MoveResult(match, board)
 
 
@@ -281,7 +281,7 @@ async def resign(
         raise IllegalMove(IllegalMoveReason.GAME_OVER, "the match is over")
     if flag_fallen(match, now):
         # Time had already decided it; resigning afterwards does not change the result.
-        await _finish(
+        await finish(
             session,
             hooks,
             match,
@@ -290,62 +290,8 @@ async def resign(
             now=now,
         )
         return match
-    await _finish(session, hooks, match, result=SIDES[1 - side], end_reason="resign", now=now)
+    await finish(session, hooks, match, result=SIDES[1 - side], end_reason="resign", now=now)
     return match
-
-
-async def offer_draw(
-    session: AsyncSession,
-    *,
-    hooks: MatchHooks,
-    match: Match,
-    player_id: int,
-    now: datetime | None = None,
-) -> bool:
-    """`player_id` offers a draw; True when it ended the match (the other side had offered
-    first, so this is an agreement). Between two people only: the bot plays on."""
-    now = now or utcnow()
-    side = _playing_side(match, player_id)
-    if match.mode == "bot":
-        raise Conflict("the bot does not take draw offers", code="no_draw_with_bot")
-    if match.draw_offer_side == 1 - side:
-        await _finish(session, hooks, match, result="draw", end_reason="agreement", now=now)
-        return True
-    if match.draw_offer_side == side:
-        raise Conflict("your draw offer is already on the table", code="draw_offered")
-    match.draw_offer_side = side
-    await _flush(session)
-    return False
-
-
-async def answer_draw(
-    session: AsyncSession,
-    *,
-    hooks: MatchHooks,
-    match: Match,
-    player_id: int,
-    accept: bool,
-    now: datetime | None = None,
-) -> None:
-    """The other side accepts (a draw by agreement) or declines a standing draw offer."""
-    now = now or utcnow()
-    side = _playing_side(match, player_id)
-    if match.draw_offer_side != 1 - side:
-        raise Conflict("there is no draw offer from your opponent", code="no_draw_offer")
-    if accept:
-        await _finish(session, hooks, match, result="draw", end_reason="agreement", now=now)
-        return
-    match.draw_offer_side = None
-    await _flush(session)
-
-
-def _playing_side(match: Match, player_id: int) -> int:
-    side = seat_of(match, player_id)
-    if side is None:
-        raise Conflict("only the players can do that")
-    if match.status != "active":
-        raise IllegalMove(IllegalMoveReason.GAME_OVER, "the match is over")
-    return side
 
 
 def clock_flag_fallen(match: Match, now: datetime | None = None) -> bool:
@@ -361,7 +307,7 @@ async def check_flag(
     if not flag_fallen(match, now):
         return False
     loser = side_to_move(match)
-    await _finish(session, hooks, match, result=SIDES[1 - loser], end_reason="timeout", now=now)
+    await finish(session, hooks, match, result=SIDES[1 - loser], end_reason="timeout", now=now)
     return True
 
 
@@ -423,7 +369,7 @@ async def list_player_matches(
     return list(rows)
 
 
-async def _finish(
+async def finish(
     session: AsyncSession,
     hooks: MatchHooks,
     match: Match,
@@ -432,6 +378,8 @@ async def _finish(
     end_reason: str,
     now: datetime,
 ) -> None:
+    """End `match` with `result` (inside the caller's transaction) and run the in-transaction
+    hooks (ratings)."""
     if match.status == "active":
         # Freeze the running clock at what was left.
         side = side_to_move(match)
@@ -447,11 +395,12 @@ async def _finish(
     match.finished_at = now
     match.deadline_at = None
     match.draw_offer_side = None
-    await _flush(session)
+    await flush(session)
     await hooks.run_on_finished(session, match)
 
 
-async def _flush(session: AsyncSession) -> None:
+async def flush(session: AsyncSession) -> None:
+    """Flush a match change; a lost race on its version is `Conflict` `match_changed`."""
     try:
         await session.flush()
     except (StaleDataError, IntegrityError) as exc:

@@ -4,7 +4,7 @@ Flag fall is detected three ways, so it never waits on the loser: lazily wheneve
 read or moved in, by each open event stream at the deadline it knows, and by this sweeper
 every `GAME_CLOCK_SWEEP_SECONDS` in every process (an indexed query on `deadline_at`). Several
 processes may find the same match; the version guard lets exactly one of them finish it.
-The sweeper also makes bot replies that a restart lost.
+The sweeper also makes bot replies, and bot answers to draw offers, that a restart lost.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
-from VEZEPyGame.services.matches import flows, service
+from VEZEPyGame.services.matches import draws, flows, service
 from VEZEPyGame.services.matches.clock import TimeControl
 from VEZEPyGame.services.matches.flows import MatchRuntime
 from VEZEPyGame.services.matches.hooks import MatchHooks
@@ -33,14 +33,16 @@ async def sweep_once(runtime: MatchRuntime, *, now: datetime | None = None) -> i
     now = now or service.utcnow()
     async with runtime.sessionmaker() as session:
         overdue = await service.overdue_match_ids(session, now=now)
-        stalled = await service.stalled_bot_match_ids(
-            session, before=now - timedelta(seconds=STALLED_BOT_SECONDS)
-        )
+        before = now - timedelta(seconds=STALLED_BOT_SECONDS)
+        stalled = await service.stalled_bot_match_ids(session, before=before)
+        unanswered = await draws.unanswered_bot_offer_ids(session, before=before)
     ended = 0
     for match_id in overdue:
         ended += await flows.finish_if_overdue(runtime, match_id)
     for match_id in stalled:
         await flows.bot_reply(runtime, match_id=match_id)
+    for match_id in unanswered:
+        await flows.bot_answer_draw(runtime, match_id=match_id)
     return ended
 
 

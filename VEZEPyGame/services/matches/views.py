@@ -10,8 +10,10 @@ from VEZEPyGame.db.models import DEFAULT_AVATAR_COLOUR, Player
 from VEZEPyGame.services.bot import BOT_LEVELS
 from VEZEPyGame.services.connect4 import Board
 from VEZEPyGame.services.matches.clock import remaining_ms, side_to_move
+from VEZEPyGame.services.matches.draws import cooldown_moves
 from VEZEPyGame.services.matches.schemas import (
     ClockRead,
+    DrawCooldownRead,
     MatchRead,
     MatchSummaryRead,
     MoveRead,
@@ -76,6 +78,10 @@ def match_read(
         ),
         winning_cells=sorted(board.winning_cells()),
         draw_offer=SIDE_NAMES[match.draw_offer_side] if match.draw_offer_side is not None else None,
+        draw_cooldown=DrawCooldownRead(
+            first=cooldown_moves(match, 0) if active else 0,
+            second=cooldown_moves(match, 1) if active else 0,
+        ),
         version=match.version,
         created_at=match.created_at,
         finished_at=match.finished_at,

@@ -13,10 +13,14 @@
   const resign = document.getElementById("resign");
   const offerDraw = document.getElementById("offer-draw");
   const drawOffer = document.getElementById("draw-offer");
+  const drawHint = document.getElementById("draw-hint");
   let state = JSON.parse(root.dataset.state);
   let receivedAt = performance.now();
   let pending = false;
   let source = null;
+  // Stones on the board when my draw offer last stood: if it is gone and no stone has been
+  // dropped since, the opponent declined it (a move would have changed the count).
+  let myOfferAt = null;
 
   const REASONS = {
     four_in_a_row: "four in a row", resign: "resignation", timeout: "time", draw: "a full board",
@@ -95,6 +99,19 @@
       document.getElementById("draw-accept").hidden = !theirs;
       document.getElementById("draw-decline").hidden = !theirs;
       offerDraw.hidden = over || mine || theirs;
+      // After an offer, the server refuses another until I have made a few more moves
+      // (`draw_cooldown`): the button stays in place, disabled, and the hint says why.
+      const wait = over ? 0 : state.draw_cooldown[mySide];
+      offerDraw.disabled = pending || wait > 0;
+      const declined = !over && !state.draw_offer && myOfferAt === state.moves.length;
+      const other = mySide === "first" ? "second" : "first";
+      let hint = declined ? seatName(other) + " declined your draw offer. " : "";
+      if (wait > 0) {
+        hint += "You can offer another draw after " + wait + " more move" +
+          (wait === 1 ? "" : "s") + " of yours.";
+      }
+      drawHint.textContent = hint.trim();
+      drawHint.hidden = over || mine || theirs || !hint;
     }
     document.getElementById("replay-link").hidden = !over;
     document.getElementById("lobby-link").hidden = !over;
@@ -109,6 +126,7 @@
     // turn did not begin anew, so its clock and think time keep counting from the first copy.
     if (freshness(next) <= freshness(state)) return;
     state = next;
+    if (mySide && state.draw_offer === mySide) myOfferAt = state.moves.length;
     receivedAt = performance.now();
     render();
   }
@@ -130,7 +148,14 @@
         body: JSON.stringify(body || {}),
       });
       const data = await response.json().catch(function () { return {}; });
-      if (response.ok) { pending = false; accept(data); return; }
+      if (response.ok) {
+        // The bot answers an offer in the offer's own request, so the reply may already be
+        // the declined state: note the offer here rather than wait to see it stand.
+        if (path === "/draw" && mySide) myOfferAt = state.moves.length;
+        pending = false;
+        accept(data);
+        return;
+      }
       if (response.status === 401) { window.location.reload(); return; }
       showError(data.detail || "The server refused that move.");
       await refresh();
