@@ -6,19 +6,46 @@ Shipped in the package (like `starlette.testclient`) so every service's tests sh
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+T = TypeVar("T")
+
+
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, what: str, seconds: float = 30.0
+) -> T: ...
+@overload
+async def eventually(probe: Callable[[], T], *, what: str, seconds: float = 30.0) -> T: ...
+async def eventually(probe: Callable[[], Any], *, what: str, seconds: float = 30.0) -> Any:
+    """Poll `probe` (sync or async) until it returns something truthy, and return that.
+
+    For state that settles after an answer was given (mail delivered behind an SMTP 250,
+    say); fails naming `what` once `seconds` have passed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        result = probe()
+        value = await result if inspect.isawaitable(result) else result
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from markupsafe import escape
 
 from VEZEPyCore.auth import scopes
+from VEZEPyCore.testing import eventually
 from VEZEPyCore.web.sso import SsoSession, session_cookie_name
 from VEZEPyEmail.app.main import create_app as create_email
 from VEZEPyEmail.app.settings import EmailSettings
@@ -84,11 +85,16 @@ async def _email(
 async def _message_with_subject(
     client: httpx.AsyncClient, user: dict[str, str], subject: str
 ) -> dict[str, object]:
-    listed = await client.get("/api/messages", params={"user": ALICE}, headers=user)
-    assert listed.status_code == 200, listed.text
-    # Exact comparison: a subject altered on the way in (stripped, escaped) is not found.
-    found = [m for m in listed.json()["messages"] if m["subject"] == subject]
-    assert len(found) == 1, listed.json()["messages"]
+
+    async def matching() -> list[dict[str, object]]:
+        listed = await client.get("/api/messages", params={"user": ALICE}, headers=user)
+        assert listed.status_code == 200, listed.text
+        # Exact comparison: a subject altered on the way in (stripped, escaped) is not found.
+        return [m for m in listed.json()["messages"] if m["subject"] == subject]
+
+    # Mail over SMTP is delivered right behind its 250 (services/intake).
+    found = await eventually(matching, what=f"a message with subject {subject!r}")
+    assert len(found) == 1, found
     message: dict[str, object] = found[0]
     return message
 

@@ -23,6 +23,7 @@ REQUIRED_ALERTS = {
     "VezeSlowRequests",
     "VezeLoginFailureSpike",
     "VezeOutboundQueueAge",
+    "VezeIntakeBehind",
     "VezeDeliveryFailures",
 }
 

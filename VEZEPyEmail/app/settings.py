@@ -63,8 +63,24 @@ class EmailSettings(CoreSettings):
     smtp_separate_process: bool = Field(False, validation_alias=_env("EMAIL_SMTP_SEPARATE"))
     #: Listener processes `smtp_main` runs on the same ports (SO_REUSEPORT when above 1).
     smtp_processes: int = Field(1, ge=1, le=64, validation_alias=_env("EMAIL_SMTP_PROCESSES"))
-    #: MX deliveries arriving together share one database transaction (group commit).
-    smtp_group_commit: bool = Field(True, validation_alias=_env("EMAIL_SMTP_GROUP_COMMIT"))
+
+    # -- MX intake: accepted first, delivered behind the listener (services/intake) ---------
+    #: How long delivery may wait for a busy MX listener before it runs regardless.
+    intake_max_delay_seconds: float = Field(
+        10.0, ge=0, le=3600, validation_alias=_env("EMAIL_INTAKE_MAX_DELAY_SECONDS")
+    )
+    #: A deliverer's hold on the rows it is delivering; a dead one's rows wait this long.
+    intake_lease_seconds: float = Field(
+        120.0, ge=1, le=86_400, validation_alias=_env("EMAIL_INTAKE_LEASE_SECONDS")
+    )
+    #: Delivery attempts of one accepted message before it is left to the operator.
+    intake_max_attempts: int = Field(
+        20, ge=1, le=10_000, validation_alias=_env("EMAIL_INTAKE_MAX_ATTEMPTS")
+    )
+    #: Accepted messages waiting for delivery above which the MX answers 452 (try later).
+    intake_max_backlog: int = Field(
+        100_000, ge=1, le=100_000_000, validation_alias=_env("EMAIL_INTAKE_MAX_BACKLOG")
+    )
 
     # -- outbound delivery (services/outbound, services/dkim) --------------------------------
     #: Static routes checked before DNS: "example.com=127.0.0.1:2526,*=relay:25" (tests, dev).

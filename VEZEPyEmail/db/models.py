@@ -152,3 +152,32 @@ class SendIdempotency(Base):
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IntakeMessage(Base):
+    """A message the MX listener accepted and has not delivered yet (services/intake).
+
+    The row is written, and committed, before the 250: it is the durable record of the
+    accepted message, raw bytes and envelope, until delivery files it into the mailboxes and
+    deletes it in the same transaction. `leased_until` keeps two deliverers off one row.
+    """
+
+    __tablename__ = "smtp_intake"
+    __table_args__ = (
+        Index("ix_smtp_intake_leased", "leased_until"),
+        # Ids are never reused (SQLite would reuse them once the table is empty): a deliverer
+        # whose lease ran out must not end a newer row that got its old row's id.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    peer_ip: Mapped[str] = mapped_column(String(64))
+    helo: Mapped[str] = mapped_column(String(255))
+    #: The Received field, as rendered when the message was accepted (RFC 5321 section 4.4).
+    received: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, select
 
 from VEZEPyCore.observability.scrape import scrape_hooks
+from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.db.models import OutboundTask
 
 LISTENERS = ("mx", "submission", "smtps")
@@ -99,6 +100,21 @@ class EmailMetrics:
             "Age of the oldest undelivered remote delivery (0 when the queue is empty).",
             registry=registry,
         )
+        self.intake_waiting = Gauge(
+            "veze_smtp_intake_waiting",
+            "Messages the MX accepted that wait for delivery (smtp_intake), read at scrape time.",
+            registry=registry,
+        )
+        self.intake_stuck = Gauge(
+            "veze_smtp_intake_stuck",
+            "Accepted messages whose delivery failed EMAIL_INTAKE_MAX_ATTEMPTS times.",
+            registry=registry,
+        )
+        self.intake_oldest_age = Gauge(
+            "veze_smtp_intake_oldest_age_seconds",
+            "Age of the oldest accepted, undelivered message (0 when none waits).",
+            registry=registry,
+        )
         for listener in LISTENERS:
             self.smtp_sessions.labels(listener)
             self.smtp_sessions_active.labels(listener)
@@ -152,6 +168,18 @@ class EmailMetrics:
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
         self.outbound_oldest_age.set(max(age, 0.0))
 
+    async def collect_intake(self, app: FastAPI) -> None:
+        max_attempts = int(app.state.settings.intake_max_attempts)
+        async with app.state.sessionmaker() as db:
+            backlog = await intake_db.backlog(db, max_attempts=max_attempts)
+        self.intake_waiting.set(backlog.waiting)
+        self.intake_stuck.set(backlog.stuck)
+        oldest = backlog.oldest_accepted_at
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        self.intake_oldest_age.set(max(age, 0.0))
+
 
 def install_email_metrics(app: FastAPI) -> EmailMetrics:
     """Create the metrics on `app.state.email_metrics` and register the queue collection."""
@@ -161,6 +189,7 @@ def install_email_metrics(app: FastAPI) -> EmailMetrics:
     async def collect() -> None:
         if getattr(app.state, "sessionmaker", None) is not None:
             await metrics.collect_outbound_queue(app)
+            await metrics.collect_intake(app)
 
     scrape_hooks(app).add("outbound_queue", collect)
     return metrics

@@ -12,13 +12,35 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.testing import eventually
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
-from VEZEPyEmail.db.models import Mailbox, Message
+from VEZEPyEmail.db.models import IntakeMessage, Mailbox, Message
 
 DOMAIN = "vezeuniqverse.com"
+
+
+async def intake_drained(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    deliverer: Any = None,
+    timeout: float = 30.0,
+) -> None:
+    """Wait until every message the MX accepted has been delivered (the intake is empty),
+    and `deliverer` (if given) has finished their after-commit work (events, Sieve).
+
+    The MX answers 250 once a message is recorded; delivery follows (services/intake).
+    """
+
+    async def settled() -> bool:
+        async with sessionmaker() as session:
+            waiting = await session.scalar(select(func.count()).select_from(IntakeMessage))
+        return not waiting and (deliverer is None or deliverer.in_flight == 0)
+
+    await eventually(settled, what="the accepted messages' delivery", seconds=timeout)
 
 
 @dataclass
@@ -30,8 +52,10 @@ class SmtpRig:
     smtps_port: int
 
     async def stored(self, address: str, *, folder: str = "INBOX") -> list[bytes]:
-        """The stored raw messages of `address` in `folder`, oldest first."""
+        """The stored raw messages of `address` in `folder`, oldest first, once what the
+        MX accepted so far is delivered."""
         sessionmaker = self.app.state.sessionmaker
+        await intake_drained(sessionmaker, deliverer=self.app.state.smtp_deliverer)
         async with sessionmaker() as session:
             keys = (
                 await session.scalars(

@@ -20,7 +20,7 @@ from VEZEPyCore.testing import serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundTask
-from VEZEPyEmail.tests.smtp_support import smtp_settings
+from VEZEPyEmail.tests.smtp_support import intake_drained, smtp_settings
 
 DOMAIN = "vezeuniqverse.com"
 ALICE = f"alice@{DOMAIN}"
@@ -127,11 +127,21 @@ async def test_mail_journey_over_smtp(
             await asyncio.to_thread(
                 smtp_send, mx, BOB, ALICE, "Meeting tomorrow?", "Shall we meet?", tag
             )
-        inbox = await client.get("/api/messages", params={"user": ALICE}, headers=alice)
-        meetings = [m for m in inbox.json()["messages"] if m["subject"] == "Meeting tomorrow?"]
-        assert len(meetings) == 2
-        bobs = await client.get("/api/messages", params={"user": BOB}, headers=bob)
-        replies = [m for m in bobs.json()["messages"] if m["subject"] == "Out of office"]
+
+        async def subjects(user: str, headers: dict[str, str], subject: str) -> list[Any]:
+            listed = await client.get("/api/messages", params={"user": user}, headers=headers)
+            return [m for m in listed.json()["messages"] if m["subject"] == subject]
+
+        # Delivered behind the 250 (services/intake), the reply right after the filing.
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(await subjects(ALICE, alice, "Meeting tomorrow?")) < 2 or not (
+            await subjects(BOB, bob, "Out of office")
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "meetings or reply missing"
+            await asyncio.sleep(0.05)
+        await intake_drained(app.state.sessionmaker, deliverer=app.state.smtp_deliverer)
+        assert len(await subjects(ALICE, alice, "Meeting tomorrow?")) == 2
+        replies = await subjects(BOB, bob, "Out of office")
         assert len(replies) == 1 and replies[0]["from_"] == ALICE
         reply = (await client.get(f"/api/messages/{replies[0]['id']}", headers=bob)).json()
         headers = {h["name"].lower(): h["value"] for h in reply["headers"]}

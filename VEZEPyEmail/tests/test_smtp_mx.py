@@ -12,14 +12,18 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select, text, update
 
+from VEZEPyCore.testing import eventually
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db.models import IntakeMessage
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.tests.smtp_support import (
     DOMAIN,
     RawSession,
     SmtpRig,
     in_thread,
+    intake_drained,
     message,
     noop,
     smtp_rig,
@@ -207,12 +211,12 @@ async def test_mx_stores_malformed_mime_byte_exact(rig: SmtpRig, name: str) -> N
     assert await in_thread(noop, rig.mx_port) == 250
 
 
-async def test_mx_answers_451_when_the_store_fails(rig: SmtpRig, tmp_path: Path) -> None:
-    # A real failure: the blob store's root is a file, so the write cannot happen.
-    not_a_dir = tmp_path / "not-a-dir"
-    not_a_dir.write_bytes(b"")
-    working = rig.app.state.blobs
-    rig.app.state.blobs = BlobStore(not_a_dir)
+async def test_mx_answers_451_when_it_cannot_record_the_message(rig: SmtpRig) -> None:
+    # A real failure: the intake table is not there, so the accepted message cannot be
+    # recorded, and the sender is told to try again instead of getting a 250.
+    async with rig.app.state.sessionmaker() as session:
+        await session.execute(text("ALTER TABLE smtp_intake RENAME TO smtp_intake_away"))
+        await session.commit()
     try:
         with pytest.raises(smtplib.SMTPDataError) as refused:
             await in_thread(_send, rig.mx_port, "carol@example.org", [ALICE], message())
@@ -220,10 +224,40 @@ async def test_mx_answers_451_when_the_store_fails(rig: SmtpRig, tmp_path: Path)
         error = refused.value.smtp_error
         assert isinstance(error, bytes) and error.startswith(b"4.3.0")
     finally:
-        rig.app.state.blobs = working
+        async with rig.app.state.sessionmaker() as session:
+            await session.execute(text("ALTER TABLE smtp_intake_away RENAME TO smtp_intake"))
+            await session.commit()
     assert await rig.stored(ALICE) == []
     await in_thread(_send, rig.mx_port, "carol@example.org", [ALICE], message())
     assert len(await rig.stored(ALICE)) == 1
+
+
+async def test_an_accepted_message_survives_a_failing_store_until_it_works(
+    rig: SmtpRig, tmp_path: Path
+) -> None:
+    # A real failure after the 250: the blob store's root is a file, so delivery cannot write.
+    # The message stays recorded and is delivered once the store works again.
+    not_a_dir = tmp_path / "not-a-dir"
+    not_a_dir.write_bytes(b"")
+    working = rig.app.state.blobs
+    deliverer = rig.app.state.smtp_deliverer
+    rig.app.state.blobs = BlobStore(not_a_dir)
+    try:
+        raw = message(subject="Kept through a store failure")
+        await in_thread(_send, rig.mx_port, "carol@example.org", [ALICE], raw)
+        await eventually(lambda: deliverer.failed >= 1, what="a failed delivery attempt")
+        async with rig.app.state.sessionmaker() as session:
+            kept = await session.scalar(select(func.count()).select_from(IntakeMessage))
+        assert kept == 1
+    finally:
+        rig.app.state.blobs = working
+    # Its lease is given back, as a restarted deliverer would find it after the lease ran out.
+    async with rig.app.state.sessionmaker() as session:
+        await session.execute(update(IntakeMessage).values(leased_until=None))
+        await session.commit()
+    deliverer.wake()
+    [stored] = await rig.stored(ALICE)
+    assert stored.endswith(raw)
 
 
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
@@ -270,6 +304,7 @@ async def test_mx_files_spam_in_junk_with_its_score(rig: SmtpRig, mint: Callable
     ham = message(subject="Lunch tomorrow?")
     await in_thread(lambda: _send(rig.mx_port, "carol@example.org", [ALICE], ham))
     assert refused == {}  # accepted for every recipient: junk is filed, not refused
+    await intake_drained(rig.app.state.sessionmaker, deliverer=rig.app.state.smtp_deliverer)
     headers = {"Authorization": f"Bearer {mint(ALICE, scopes=('email.read',))}"}
     junk = await rig.client.get(
         "/api/messages", params={"user": ALICE, "folder": "Junk"}, headers=headers

@@ -29,6 +29,7 @@ from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.services.mailboxes.service import ensure_mailbox
 from VEZEPyEmail.services.store.blobs import BlobStore
 from VEZEPyEmail.smtp_main import migrate
+from VEZEPyEmail.tests.smtp_support import intake_drained
 
 DOMAIN = "processes.example"
 RECIPIENT = f"carol@{DOMAIN}"
@@ -52,6 +53,7 @@ async def _add_mailbox(db_url: str) -> None:
 async def _stored(db_url: str) -> list[tuple[str | None, str | None]]:
     engine = make_engine(db_url)
     try:
+        await intake_drained(make_sessionmaker(engine))  # delivered behind the 250s
         async with make_sessionmaker(engine)() as session:
             rows = (
                 await session.execute(

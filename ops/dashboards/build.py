@@ -174,6 +174,16 @@ DOMAIN_PANELS: dict[str, list[Spec]] = {
             "ops",
         ),
         (
+            "MX intake: accepted, waiting for delivery",
+            ("max(veze_smtp_intake_waiting)", "max(veze_smtp_intake_stuck)"),
+            "none",
+        ),
+        (
+            "Oldest accepted, undelivered mail",
+            "max(veze_smtp_intake_oldest_age_seconds)",
+            "s",
+        ),
+        (
             "Outbound queue depth",
             "max by (status) (veze_outbound_queue_depth)",
             "none",

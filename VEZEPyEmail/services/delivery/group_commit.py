@@ -20,11 +20,13 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.services.delivery import local
 from VEZEPyEmail.services.delivery.batch_filing import (
     file_plain_deliveries,
@@ -46,6 +48,8 @@ _Filed = tuple[list[DeliveredMessage], list[sieve.Plan]]
 @dataclass
 class _Waiting:
     prepared: PreparedDelivery
+    #: The smtp_intake row this delivery comes from: deleted in the transaction that files it.
+    intake_id: int | None = None
     done: asyncio.Future[_Filed] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -93,7 +97,14 @@ class GroupCommitter:
         prepend_headers: Sequence[tuple[str, str]] = (),
         spam_score: float = 0.0,
         summary: Summary | None = None,
+        intake_id: int | None = None,
+        received_at: datetime | None = None,
     ) -> list[DeliveredMessage]:
+        """Deliver as `local.deliver_local` does; with `intake_id`, also end that intake row.
+
+        A delivery whose intake row another deliverer ended first is not filed again: it
+        returns no copies.
+        """
         if self._task is None:
             raise RuntimeError("the group committer is not running")
         prepared = await local.prepare_delivery(
@@ -106,10 +117,11 @@ class GroupCommitter:
             prepend_headers=tuple(prepend_headers),
             spam_score=spam_score,
             summary=summary,
+            received_at=received_at,
         )
         if prepared is None:
             return []
-        waiting = _Waiting(prepared)
+        waiting = _Waiting(prepared, intake_id)
         self._waiting.append(waiting)
         self._wake.set()
         delivered, plans = await waiting.done  # set only after the batch's commit
@@ -126,6 +138,19 @@ class GroupCommitter:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[_Waiting]) -> None:
+        while batch:
+            ended_elsewhere = await self._commit_once(batch)
+            if not ended_elsewhere:
+                return
+            # Rare (a lease ran out while this process held it): those were filed by another
+            # deliverer; file the rest again without them.
+            for waiting in ended_elsewhere:
+                if not waiting.done.done():
+                    waiting.done.set_result(([], []))
+            batch = [waiting for waiting in batch if waiting not in ended_elsewhere]
+
+    async def _commit_once(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """File and commit `batch`; the deliveries whose intake row was gone, not filing any."""
         sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
         filed: list[tuple[_Waiting, _Filed]] = []
         try:
@@ -135,16 +160,31 @@ class GroupCommitter:
             async with self._turn(), sessionmaker() as session:
                 await begin_as_writer(session)
                 plain = await file_plain_deliveries(session, plan)
+                plain_intake = [
+                    intake_id
+                    for index in plain.filed
+                    if (intake_id := batch[index].intake_id) is not None
+                ]
+                ended = await intake_db.finish(session, plain_intake)
+                if len(ended) < len(plain_intake):
+                    await session.rollback()
+                    return [w for w in batch if w.intake_id in set(plain_intake) - ended]
                 for index, delivered in plain.filed.items():
                     filed.append((batch[index], (delivered, [])))
                 for waiting in (batch[index] for index in plain.remaining):
                     try:
                         async with session.begin_nested():
+                            if waiting.intake_id is not None and not await intake_db.finish(
+                                session, [waiting.intake_id]
+                            ):
+                                filed.append((waiting, ([], [])))  # delivered elsewhere
+                                continue
                             result = await local.file_delivery(
                                 session, self.state, waiting.prepared
                             )
                     except Exception as exc:
-                        # This delivery alone is rolled back (its savepoint) and refused.
+                        # This delivery alone is rolled back (its savepoint, its intake row's
+                        # end with it) and refused.
                         log.warning("filing a delivery failed; the others go on", exc_info=True)
                         if not waiting.done.done():
                             waiting.done.set_exception(exc)
@@ -152,11 +192,11 @@ class GroupCommitter:
                     filed.append((waiting, result))
                 await session.commit()
         except Exception as exc:
-            log.exception("group commit of %d deliveries failed", len(filed))
+            log.exception("group commit of %d deliveries failed", len(batch))
             for waiting in batch:
                 if not waiting.done.done():
                     waiting.done.set_exception(exc)
-            return
+            return []
         except BaseException as exc:  # cancelled mid-batch: nothing of it was committed
             for waiting in batch:
                 if not waiting.done.done():
@@ -167,6 +207,7 @@ class GroupCommitter:
         for waiting, result in filed:
             if not waiting.done.done():  # its session may have gone (the rows stay stored)
                 waiting.done.set_result(result)
+        return []
 
 
 def committer_of(state: Any) -> GroupCommitter | None:

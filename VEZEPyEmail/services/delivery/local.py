@@ -203,11 +203,13 @@ async def prepare_delivery(
     prepend_headers: Sequence[tuple[str, str]] = (),
     spam_score: float = 0.0,
     summary: Summary | None = None,
+    received_at: datetime | None = None,
 ) -> PreparedDelivery | None:
     """Validate, and fsync the blob; None when no recipient has a mailbox here.
 
     `summary`: the summary of `raw`, when the caller has it and `summary_carries_over(raw)`
-    (it then stands for the stored bytes', trace headers and all).
+    (it then stands for the stored bytes', trace headers and all). `received_at`: when the
+    message arrived, if earlier than now (accepted by the MX, delivered from its intake).
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise DeliveryRefused("the message must be bytes")
@@ -233,7 +235,7 @@ async def prepare_delivery(
         seen=seen,
         prepend_headers=prepend_headers,
         spam_score=spam_score,
-        now=_now(),
+        now=received_at or _now(),
     )
 
 

@@ -1,6 +1,6 @@
-"""The SMTP listeners' view of the store, the outbound queue and the inbound checks.
+"""The SMTP listeners' view of the intake, the store and the outbound queue.
 
-Those live in their own domain folders (`delivery`, `outbound`, `checks`); this module keeps
+Those live in their own domain folders (`intake`, `delivery`, `outbound`); this module keeps
 the protocol handlers free of their details and maps their errors to SMTP replies.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from VEZEPyEmail.services.checks.service import InboundAnalysis, analyze_inbound
+from VEZEPyEmail.db.intake import AcceptedMessage
 from VEZEPyEmail.services.delivery import local
 from VEZEPyEmail.services.delivery.group_commit import committer_of
-from VEZEPyEmail.services.messages.mime import Summary
+from VEZEPyEmail.services.intake.journal import IntakeFull, journal_of
 from VEZEPyEmail.services.outbound import queue
 
 
@@ -30,12 +30,8 @@ async def deliver_local(
     seen: bool = False,
     prepend_headers: Sequence[tuple[str, str]] = (),
     spam_score: float = 0.0,
-    summary: Summary | None = None,
 ) -> list[Any]:
-    """Store `raw` for each recipient durably (fsync + commit) before returning.
-
-    `summary`: from `inbound_analysis`, which summarises the message in the same parse.
-    """
+    """Store `raw` for each recipient durably (fsync + commit) before returning."""
     committer = committer_of(state)
     if committer is not None:  # the listeners' deliveries share commits (group_commit.py)
         return list(
@@ -47,7 +43,6 @@ async def deliver_local(
                 seen=seen,
                 prepend_headers=prepend_headers,
                 spam_score=spam_score,
-                summary=summary,
             )
         )
     delivered = await local.deliver_local(
@@ -72,23 +67,18 @@ async def enqueue_outbound(
     )
 
 
-async def inbound_analysis(
-    *, raw: bytes, peer_ip: str, helo: str, envelope_from: str, settings: Any
-) -> InboundAnalysis:
-    """SPF, DKIM and DMARC results (RFC 8601), the spam score of an inbound message, and its
-    summary for delivery where that stands for the stored bytes (parsed once, off the loop)."""
-    return await analyze_inbound(
-        raw=raw,
-        peer_ip=peer_ip,
-        helo=helo,
-        envelope_from=envelope_from,
-        settings=settings,
-        with_summary=local.summary_carries_over(raw),
-    )
+async def accept_inbound(state: Any, message: AcceptedMessage) -> None:
+    """Record a message the MX accepted, durably, before returning (services/intake)."""
+    journal = journal_of(state)
+    if journal is None:
+        raise RuntimeError("the MX intake is not running")
+    await journal.accept(message)
 
 
 def refusal_for(error: Exception) -> str | None:
     """The permanent SMTP reply for a delivery error that retrying cannot fix, else None."""
+    if isinstance(error, IntakeFull):
+        return "452 4.3.1 Insufficient system storage, try again later"
     if isinstance(error, local.MessageTooLarge):
         return "552 5.3.4 Message size exceeds fixed maximum size"
     if isinstance(error, local.DeliveryRefused):

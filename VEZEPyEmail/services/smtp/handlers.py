@@ -18,6 +18,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db.intake import AcceptedMessage
 from VEZEPyEmail.services.smtp import bridge
 from VEZEPyEmail.services.srs import bounces as srs_bounces
 
@@ -129,64 +130,33 @@ class MxHandler(BaseHandler):
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = bytes(envelope.original_content or b"")
         queue_id = new_queue_id()
-        sender = envelope.mail_from or NULL_SENDER
         recipients = list(envelope.rcpt_tos)
-        headers: list[tuple[str, str]] = []
-        try:
-            peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-            analysis = await bridge.inbound_analysis(
-                raw=raw,
-                peer_ip=peer_ip,
-                helo=session.host_name or "",
-                envelope_from="" if sender == NULL_SENDER else sender,
-                settings=self.settings,
-            )
-        except Exception:
-            log.exception("inbound checks failed for %s; storing without them", queue_id)
-            analysis = None
-        headers.append(("Return-Path", f"<{'' if sender == NULL_SENDER else sender}>"))
-        if analysis is not None and analysis.authentication_results:
-            # RFC 8601 section 5: above the Received field this server adds.
-            headers.append(("Authentication-Results", analysis.authentication_results))
-        headers.append(
-            (
-                "Received",
-                received_header(
-                    session=session,
-                    hostname=self.settings.smtp_hostname,
-                    protocol=protocol_name(session, authenticated=False),
-                    queue_id=queue_id,
-                    recipient=recipients[0] if len(recipients) == 1 else None,
-                ),
-            )
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        message = AcceptedMessage(
+            raw=raw,
+            envelope_from=envelope.mail_from or NULL_SENDER,
+            recipients=recipients,
+            peer_ip=peer_ip[:64],
+            helo=(session.host_name or "")[:255],
+            received=received_header(
+                session=session,
+                hostname=self.settings.smtp_hostname,
+                protocol=protocol_name(session, authenticated=False),
+                queue_id=queue_id,
+                recipient=recipients[0] if len(recipients) == 1 else None,
+            ),
+            accepted_at=datetime.now(UTC),
         )
         try:
-            # RFC 5321 section 6.1: the 250 is a promise; it follows a durable store only.
-            recipients = await srs_bounces.forward_bounces(
-                self.state,
-                raw=raw,
-                envelope_from="" if sender == NULL_SENDER else sender,
-                recipients=recipients,
-                trace_headers=headers,
-            )
-            if recipients:
-                await bridge.deliver_local(
-                    self.state,
-                    raw=raw,
-                    envelope_from=sender,
-                    recipients=recipients,
-                    prepend_headers=headers,
-                    # Junk is filed, never refused: a false positive must not lose mail.
-                    folder="Junk" if analysis is not None and analysis.junk else "INBOX",
-                    spam_score=analysis.spam_score if analysis is not None else 0.0,
-                    summary=analysis.summary if analysis is not None else None,
-                )
+            # RFC 5321 section 6.1: the 250 is a promise; it follows a committed record of
+            # the message. Checks and filing follow it (services/intake, ADR 0023).
+            await bridge.accept_inbound(self.state, message)
         except Exception as exc:
             refusal = bridge.refusal_for(exc)
             if refusal is not None:
                 return refusal
-            log.exception("local delivery failed for %s", queue_id)
-            return "451 4.3.0 Local delivery failed, try again later"
+            log.exception("recording %s failed", queue_id)
+            return "451 4.3.0 Could not store the message, try again later"
         return f"250 2.0.0 OK queued as {queue_id}"
 
 

@@ -20,6 +20,8 @@ from fastapi import FastAPI
 from VEZEPyCore.web.workers import configured_workers
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
+from VEZEPyEmail.services.intake.deliverer import IntakeDeliverer
+from VEZEPyEmail.services.intake.journal import IntakeJournal
 from VEZEPyEmail.services.metrics import email_metrics
 from VEZEPyEmail.services.smtp.auth import SmtpAuthenticator
 from VEZEPyEmail.services.smtp.handlers import MxHandler, SubmissionHandler
@@ -187,24 +189,38 @@ async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
         # of a web process that runs its own listeners (WEB_CONCURRENCY above 1).
         reuse_port=(in_smtp_main and settings.smtp_processes > 1) or configured_workers() > 1,
     )
-    committer = GroupCommitter(app.state) if settings.smtp_group_commit else None
-    if committer is not None:
-        committer.start()
-        app.state.group_commit = committer
+    # Deliveries of the process share commits (group_commit.py); the MX records what it
+    # accepts in the intake journal, and the deliverer files it from there (ADR 0023).
+    committer = GroupCommitter(app.state)
+    journal = IntakeJournal(app.state, max_backlog=settings.intake_max_backlog)
+    deliverer = IntakeDeliverer(
+        app.state,
+        journal=journal,
+        committer=committer,
+        max_delay=settings.intake_max_delay_seconds,
+        lease_seconds=settings.intake_lease_seconds,
+        max_attempts=settings.intake_max_attempts,
+    )
+    committer.start()
+    journal.start()
+    app.state.group_commit = committer
+    app.state.smtp_intake = journal
+    app.state.smtp_deliverer = deliverer
     try:
         await listeners.start()
-    except BaseException:
-        if committer is not None:
-            await committer.stop()
-        raise
-    app.state.smtp = listeners
-    app.state.ready_checks["smtp"] = listeners.check
-    try:
+        deliverer.start()
+        app.state.smtp = listeners
+        app.state.ready_checks["smtp"] = listeners.check
         yield
     finally:
         app.state.ready_checks.pop("smtp", None)
         await listeners.stop()
-        if committer is not None:
-            app.state.group_commit = None
-            await committer.stop()
+        # The deliverer first (its filings need the committer), the journal with the
+        # listeners' last sessions answered.
+        await deliverer.stop()
+        await journal.stop()
+        app.state.smtp_deliverer = None
+        app.state.smtp_intake = None
+        app.state.group_commit = None
+        await committer.stop()
         await authenticator.close()

@@ -1,0 +1,1 @@
+"""MX intake: accept durably first (journal.py), deliver behind it (deliverer.py)."""
