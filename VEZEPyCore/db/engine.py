@@ -62,7 +62,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 15}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", apply_sqlite_pragmas)
         return engine
     engine = create_async_engine(
         url,
@@ -93,7 +93,8 @@ def _connect_or_operational_error(
         raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc!r}") from exc
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def apply_sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
+    """The settings every connection to a service's SQLite file runs with."""
     # WAL lets readers run beside the one writer; busy_timeout waits instead of failing.
     # busy_timeout comes first, and the journal mode is only switched when it is not WAL yet
     # (migrations set it): switching takes a lock that fails at once, without waiting, while

@@ -108,9 +108,9 @@ async def test_a_message_whose_lease_ran_out_is_filed_once_by_whichever_delivere
     assert first.id == second.id and second.attempts == 2
 
     committer = rig.app.state.group_commit
-    assert await deliver_accepted(rig.app.state, committer, second) is True
+    assert await deliver_accepted(rig.app.state, committer, [second]) == [True]
     # The first deliverer wakes up late: its row is gone, so it files nothing.
-    assert await deliver_accepted(rig.app.state, committer, first) is False
+    assert await deliver_accepted(rig.app.state, committer, [first]) == [False]
     assert await _alice_messages(rig, "Two deliverers") == 1
     assert await _count(rig, IntakeMessage) == 0
 

@@ -45,6 +45,24 @@ MAX_BATCH = 64
 _Filed = tuple[list[DeliveredMessage], list[sieve.Plan]]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One message to deliver locally (local.deliver_local's arguments)."""
+
+    raw: bytes
+    envelope_from: str
+    recipients: Sequence[str]
+    folder: str = "INBOX"
+    seen: bool = False
+    prepend_headers: Sequence[tuple[str, str]] = ()
+    spam_score: float = 0.0
+    summary: Summary | None = None
+    #: The smtp_intake row it comes from: deleted in the transaction that files it.
+    intake_id: int | None = None
+    #: When it arrived, if before now (accepted by the MX earlier).
+    received_at: datetime | None = None
+
+
 @dataclass
 class _Waiting:
     prepared: PreparedDelivery
@@ -97,36 +115,83 @@ class GroupCommitter:
         prepend_headers: Sequence[tuple[str, str]] = (),
         spam_score: float = 0.0,
         summary: Summary | None = None,
-        intake_id: int | None = None,
-        received_at: datetime | None = None,
     ) -> list[DeliveredMessage]:
-        """Deliver as `local.deliver_local` does; with `intake_id`, also end that intake row.
+        """Deliver as `local.deliver_local` does, sharing the commit with other deliveries."""
+        request = Delivery(
+            raw=raw,
+            envelope_from=envelope_from,
+            recipients=recipients,
+            folder=folder,
+            seen=seen,
+            prepend_headers=prepend_headers,
+            spam_score=spam_score,
+            summary=summary,
+        )
+        [outcome] = await self.deliver_in_order([request])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-        A delivery whose intake row another deliverer ended first is not filed again: it
-        returns no copies.
+    async def deliver_in_order(
+        self, requests: Sequence[Delivery]
+    ) -> list[list[DeliveredMessage] | BaseException]:
+        """Deliver `requests`, filed in their order, and their after-commit work (events,
+        Sieve's redirects and vacation replies) run one after another in that order too.
+
+        Returns each request's copies, or the error that kept it from being filed. A request
+        whose intake row another deliverer ended first is not filed again: no copies.
         """
         if self._task is None:
             raise RuntimeError("the group committer is not running")
-        prepared = await local.prepare_delivery(
-            self.state,
-            raw=raw,
-            envelope_from=envelope_from,
-            recipients=list(recipients),
-            folder=folder,
-            seen=seen,
-            prepend_headers=tuple(prepend_headers),
-            spam_score=spam_score,
-            summary=summary,
-            received_at=received_at,
+        # Validated and their blobs fsynced concurrently; queued in order, in one go.
+        prepared = await asyncio.gather(
+            *(
+                local.prepare_delivery(
+                    self.state,
+                    raw=request.raw,
+                    envelope_from=request.envelope_from,
+                    recipients=list(request.recipients),
+                    folder=request.folder,
+                    seen=request.seen,
+                    prepend_headers=tuple(request.prepend_headers),
+                    spam_score=request.spam_score,
+                    summary=request.summary,
+                    received_at=request.received_at,
+                )
+                for request in requests
+            ),
+            return_exceptions=True,
         )
-        if prepared is None:
-            return []
-        waiting = _Waiting(prepared, intake_id)
-        self._waiting.append(waiting)
-        self._wake.set()
-        delivered, plans = await waiting.done  # set only after the batch's commit
-        await local.finish_delivery(self.state, prepared, delivered, plans)
-        return delivered
+        waiting: dict[int, _Waiting] = {}
+        for index, (request, ready) in enumerate(zip(requests, prepared, strict=True)):
+            if isinstance(ready, PreparedDelivery):
+                waiting[index] = _Waiting(ready, request.intake_id)
+        self._waiting.extend(waiting.values())
+        if waiting:
+            self._wake.set()
+        # Each future is set only after the commit of its batch; batches commit in order.
+        filed = await asyncio.gather(*(w.done for w in waiting.values()), return_exceptions=True)
+        outcomes: list[list[DeliveredMessage] | BaseException] = []
+        results = dict(zip(waiting, filed, strict=True))
+        for index, ready in enumerate(prepared):
+            if isinstance(ready, BaseException):
+                outcomes.append(ready)
+                continue
+            result = results.get(index)
+            if result is None:  # nobody here to deliver to
+                outcomes.append([])
+            elif isinstance(result, BaseException):
+                outcomes.append(result)
+            else:
+                delivered, plans = result
+                try:
+                    await local.finish_delivery(
+                        self.state, waiting[index].prepared, delivered, plans
+                    )
+                except Exception:  # filed and committed: the copies stand
+                    log.exception("after-commit work of a delivery failed")
+                outcomes.append(delivered)
+        return outcomes
 
     async def _run(self) -> None:
         while True:

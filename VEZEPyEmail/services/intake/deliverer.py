@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Rows leased per pass; they are delivered concurrently and filed in a few group commits.
 BATCH = 64
 #: The listener counts as busy while it accepted a message within this many seconds.
-IDLE_GAP = 0.02
+IDLE_GAP = 0.1
 #: Seconds between looks for rows nobody woke this deliverer for (other processes' leftovers,
 #: expired leases), and between counts of the backlog.
 SWEEP_SECONDS = 5.0
@@ -125,7 +125,7 @@ class IntakeDeliverer:
                 return
             self._in_flight.update(message.id for message in claimed)
             try:
-                await asyncio.gather(*(self._deliver(message) for message in claimed))
+                await self._deliver(claimed)
             finally:
                 self._in_flight.difference_update(message.id for message in claimed)
             await self._count()
@@ -135,25 +135,28 @@ class IntakeDeliverer:
             await self._count()
             await asyncio.sleep(IDLE_GAP)
 
-    async def _deliver(self, message: ClaimedMessage) -> None:
-        try:
-            filed = await deliver_accepted(self.state, self.committer, message)
-            if not filed:  # nobody left to file it for (a mailbox gone, all SRS bounces)
-                await self._write(lambda session: intake_db.finish(session, [message.id]))
-        except Exception:
-            self.failed += 1
-            # The row stays; it is leased again when its lease runs out.
-            level = logging.ERROR if message.attempts >= self.max_attempts else logging.WARNING
-            log.log(
-                level,
-                "delivering intake %s failed (attempt %d of %d)",
-                message.id,
-                message.attempts,
-                self.max_attempts,
-                exc_info=True,
-            )
-            return
-        self.delivered += 1
+    async def _deliver(self, claimed: list[ClaimedMessage]) -> None:
+        outcomes = await deliver_accepted(self.state, self.committer, claimed)
+        unfiled = []
+        for message, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self.failed += 1
+                # The row stays; it is leased again when its lease runs out.
+                last = message.attempts >= self.max_attempts
+                log.log(
+                    logging.ERROR if last else logging.WARNING,
+                    "delivering intake %s failed (attempt %d of %d)",
+                    message.id,
+                    message.attempts,
+                    self.max_attempts,
+                    exc_info=outcome,
+                )
+                continue
+            self.delivered += 1
+            if not outcome:  # nobody left to file it for (a mailbox gone, all SRS bounces)
+                unfiled.append(message.id)
+        if unfiled:
+            await self._write(lambda session: intake_db.finish(session, unfiled))
 
     async def _count(self, *, force: bool = False) -> None:
         now = time.monotonic()

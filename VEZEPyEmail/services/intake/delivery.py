@@ -2,18 +2,22 @@
 
 This is what the MX did between end of DATA and its 250 before the intake existed; it now
 runs from the intake (deliverer.py). Filing deletes the intake row in the same transaction
-(group_commit.py), so a message is filed once however often its delivery is tried.
+(group_commit.py), so a message is filed once however often its delivery is tried. The checks
+of a batch run concurrently; filing and what follows it (Sieve's vacation replies, say) go in
+the order the messages were accepted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from VEZEPyEmail.db.intake import ClaimedMessage
 from VEZEPyEmail.services.checks.service import InboundAnalysis, analyze_inbound
 from VEZEPyEmail.services.delivery import local
-from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
+from VEZEPyEmail.services.delivery.group_commit import Delivery, GroupCommitter
 from VEZEPyEmail.services.srs import bounces as srs_bounces
 
 log = logging.getLogger(__name__)
@@ -39,11 +43,8 @@ async def _analysis(message: ClaimedMessage, envelope_from: str, settings: Any) 
     return result
 
 
-async def deliver_accepted(state: Any, committer: GroupCommitter, message: ClaimedMessage) -> bool:
-    """File `message` for its recipients; False when nothing was left to file.
-
-    Raises when it could not be filed (its intake row stays, for another attempt).
-    """
+async def delivery_of(state: Any, message: ClaimedMessage) -> Delivery | None:
+    """Check `message` and forward its SRS bounces; what is left to file here, if anything."""
     sender = message.envelope_from or NULL_SENDER
     envelope_from = "" if sender == NULL_SENDER else sender
     analysis = await _analysis(message, envelope_from, state.settings)
@@ -60,8 +61,8 @@ async def deliver_accepted(state: Any, committer: GroupCommitter, message: Claim
         trace_headers=headers,
     )
     if not recipients:
-        return False
-    delivered = await committer.deliver(
+        return None
+    return Delivery(
         raw=message.raw,
         envelope_from=sender,
         recipients=recipients,
@@ -73,4 +74,27 @@ async def deliver_accepted(state: Any, committer: GroupCommitter, message: Claim
         intake_id=message.id,
         received_at=message.accepted_at,
     )
-    return bool(delivered)
+
+
+async def deliver_accepted(
+    state: Any, committer: GroupCommitter, messages: Sequence[ClaimedMessage]
+) -> list[bool | BaseException]:
+    """File `messages` for their recipients, in order; per message, whether anything was
+    filed (False: nobody left to file it for, or filed by another deliverer already) or the
+    error that kept it from being filed (its intake row stays, for another attempt).
+    """
+    checked = await asyncio.gather(
+        *(delivery_of(state, message) for message in messages), return_exceptions=True
+    )
+    requests = [item for item in checked if isinstance(item, Delivery)]
+    filed = iter(await committer.deliver_in_order(requests))
+    outcomes: list[bool | BaseException] = []
+    for item in checked:
+        if isinstance(item, BaseException):
+            outcomes.append(item)
+        elif item is None:
+            outcomes.append(False)
+        else:
+            result = next(filed)
+            outcomes.append(result if isinstance(result, BaseException) else bool(result))
+    return outcomes

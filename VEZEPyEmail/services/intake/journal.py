@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.db.intake import AcceptedMessage
+from VEZEPyEmail.db.intake_sqlite import SqliteIntakeWriter
 from VEZEPyEmail.services.delivery.writer_turn import WriterTurn, lock_path_for
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ class IntakeJournal:
         self._waiting: list[_Waiting] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._turn = WriterTurn(lock_path_for(str(getattr(state.settings, "db_url", ""))))
+        db_url = str(getattr(state.settings, "db_url", ""))
+        self._turn = WriterTurn(lock_path_for(db_url))
+        # SQLite: one thread hop per batch (db/intake_sqlite.py); others through the ORM.
+        self._sqlite = SqliteIntakeWriter.for_url(db_url, lock_path_for(db_url))
         self._listeners: list[Any] = []
 
     def on_commit(self, callback: Any) -> None:
@@ -76,6 +80,8 @@ class IntakeJournal:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._turn.close()
+        if self._sqlite is not None:
+            await asyncio.to_thread(self._sqlite.close)
         for waiting in self._waiting:  # never left hanging: they get a 4xx
             if not waiting.done.done():
                 waiting.done.set_exception(RuntimeError("intake stopped"))
@@ -114,11 +120,9 @@ class IntakeJournal:
         return batch
 
     async def _commit(self, batch: list[_Waiting]) -> None:
-        sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
+        messages = [waiting.message for waiting in batch]
         try:
-            async with self._turn(), sessionmaker() as session:
-                await intake_db.record(session, [waiting.message for waiting in batch])
-                await session.commit()
+            await self._record(messages)
         except Exception as exc:
             log.exception("recording %d accepted messages failed", len(batch))
             for waiting in batch:
@@ -136,6 +140,15 @@ class IntakeJournal:
                 waiting.done.set_result(None)
         for callback in self._listeners:
             callback()
+
+    async def _record(self, messages: list[AcceptedMessage]) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.record(messages)
+            return
+        sessionmaker: async_sessionmaker[AsyncSession] = self.state.sessionmaker
+        async with self._turn(), sessionmaker() as session:
+            await intake_db.record(session, messages)
+            await session.commit()
 
 
 def journal_of(state: Any) -> IntakeJournal | None:

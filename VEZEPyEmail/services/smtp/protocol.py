@@ -16,9 +16,10 @@ import warnings
 from collections import Counter
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from VEZEPyEmail.services.metrics import EmailMetrics
+from VEZEPyEmail.services.smtp.data_reader import read_data_section
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,47 @@ class VezeSMTP(SMTP):
                 log.warning("SMTP %s %r: too many errors", self._listener, self.session_peer)
                 await super().push("421 4.7.0 Too many errors, closing connection")
                 self._end_session()
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, reading the section in large pieces (data_reader.py)."""
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            section = await read_data_section(
+                self._reader,
+                size_limit=self.data_size_limit,
+                line_limit=self.line_length_limit,
+                reader_limit=self._reader._limit,  # type: ignore[attr-defined]
+            )
+        except asyncio.CancelledError:
+            log.info("SMTP %s %r: connection lost during DATA", self._listener, self.session_peer)
+            self._writer.close()
+            raise
+        except asyncio.IncompleteReadError:
+            return  # the client went away mid-message: nothing was accepted
+        if section.content is None:
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            if section.refusal == "too_long":
+                await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+            else:
+                await self.push("552 Error: Too much mail data")
+            return
+        self.envelope.content = section.content
+        self.envelope.original_content = section.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push(status)
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         if command == "DATA":
