@@ -116,3 +116,30 @@ def test_a_message_of_many_pieces_is_read_whole() -> None:
     section = b"".join(line + b"\r\n" for line in lines)
     ours, theirs = asyncio.run(_both(section))
     assert ours == theirs and ours[0] == ("552", "250")  # over SIZE_LIMIT: refused whole
+
+
+_PATH_CHARS = st.sampled_from([*'ab.Z9+-_=@<> \t"()[]:,;\\', "ü", "\r"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    local=st.text(_PATH_CHARS, max_size=12),
+    domain=st.text(_PATH_CHARS, max_size=12),
+    rest=st.text(_PATH_CHARS, max_size=12),
+    lead=st.sampled_from(["", " ", "  "]),
+)
+def test_mail_and_rcpt_paths_read_as_aiosmtpd_reads_them(
+    local: str, domain: str, rest: str, lead: str
+) -> None:
+    # VezeSMTP reads the plain `<local@domain> params` form itself (protocol._getaddr).
+    ours = VezeSMTP(Keep(), max_errors=5)
+    theirs = SMTP(Keep())
+    for arg in (f"{lead}<{local}@{domain}>{rest}", f"<a.b+c@ex-ample.org>{rest}"):
+        assert _outcome(ours._getaddr, arg) == _outcome(theirs._getaddr, arg)
+
+
+def _outcome(read: Any, arg: str) -> object:
+    try:
+        return read(arg)
+    except Exception as error:  # aiosmtpd's parser fails on some inputs: so must ours
+        return type(error)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Rows leased per pass; they are delivered concurrently and filed in a few group commits.
 BATCH = 64
-#: The listener counts as busy while it accepted a message within this many seconds.
+#: The listener counts as saturated with at least BUSY_SESSIONS sessions open and a message
+#: accepted within the last IDLE_GAP seconds.
+BUSY_SESSIONS = 4
 IDLE_GAP = 0.1
 #: Seconds between looks for rows nobody woke this deliverer for (other processes' leftovers,
 #: expired leases), and between counts of the backlog.
@@ -51,8 +54,10 @@ class IntakeDeliverer:
         max_delay: float,
         lease_seconds: float,
         max_attempts: int,
+        open_sessions: Callable[[], int] = lambda: 0,
     ) -> None:
         self.state = state
+        self.open_sessions = open_sessions
         self.journal = journal
         self.committer = committer
         self.max_delay = max_delay
@@ -130,8 +135,11 @@ class IntakeDeliverer:
                 self._in_flight.difference_update(message.id for message in claimed)
             await self._count()
 
+    def _listener_saturated(self) -> bool:
+        return self.open_sessions() >= BUSY_SESSIONS and self.journal.busy(IDLE_GAP)
+
     async def _give_way(self, since: float) -> None:
-        while self.journal.busy(IDLE_GAP) and time.monotonic() - since < self.max_delay:
+        while self._listener_saturated() and time.monotonic() - since < self.max_delay:
             await self._count()
             await asyncio.sleep(IDLE_GAP)
 

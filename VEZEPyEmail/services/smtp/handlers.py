@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.intake import AcceptedMessage
 from VEZEPyEmail.services.smtp import bridge
+from VEZEPyEmail.services.smtp.protocol import protocol_names
 from VEZEPyEmail.services.srs import bounces as srs_bounces
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ class BaseHandler:
     def __init__(self, *, state: Any, settings: EmailSettings) -> None:
         self.state = state
         self.settings = settings
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd scans a handler's attributes on every connection (VezeSMTP.__dir__).
+        return protocol_names(type(self))
 
     def _recipient_limit_reached(self, envelope: Envelope) -> bool:
         return len(envelope.rcpt_tos) >= self.settings.max_recipients

@@ -147,6 +147,10 @@ class SmtpListeners:
             await self.stop()
             raise
 
+    def open_sessions(self) -> int:
+        """SMTP sessions open now, on all three listeners."""
+        return len(self._sessions)
+
     def port(self, name: str) -> int:
         sockets = self.servers[name].sockets
         port: int = sockets[0].getsockname()[1]
@@ -200,6 +204,7 @@ async def smtp_listeners(app: FastAPI) -> AsyncIterator[None]:
         max_delay=settings.intake_max_delay_seconds,
         lease_seconds=settings.intake_lease_seconds,
         max_attempts=settings.intake_max_attempts,
+        open_sessions=listeners.open_sessions,
     )
     committer.start()
     journal.start()
