@@ -128,11 +128,16 @@ class IntakeDeliverer:
             if not claimed:
                 await self._count(force=True)
                 return
-            self._in_flight.update(message.id for message in claimed)
+            ids = [message.id for message in claimed]
+            self._in_flight.update(ids)
             try:
                 await self._deliver(claimed)
-            finally:
-                self._in_flight.difference_update(message.id for message in claimed)
+            except asyncio.CancelledError:
+                raise  # still in flight: stop() gives their leases back
+            except BaseException:
+                self._in_flight.difference_update(ids)
+                raise
+            self._in_flight.difference_update(ids)
             await self._count()
 
     def _listener_saturated(self) -> bool:
@@ -182,8 +187,3 @@ class IntakeDeliverer:
             result = await work(session)
             await session.commit()
         return result
-
-
-def deliverer_of(state: Any) -> IntakeDeliverer | None:
-    deliverer = getattr(state, "smtp_deliverer", None)
-    return deliverer if isinstance(deliverer, IntakeDeliverer) else None
