@@ -89,14 +89,21 @@ async def test_a_record_counts_games_moves_buckets_and_returns_the_rows_in_two_s
         def count(*args: object) -> None:
             statements.append(str(args[2]))
 
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
-        try:
-            # Both new (given in reverse id order: written in id order all the same).
-            rows = await record(
-                app, board, [GameCount(bob, 1490, "loss"), GameCount(alice, 1510, "win")]
-            )
-        finally:
-            event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
+        # Counted on the record's own connection only: the app's background loops share the
+        # engine and may run a statement of their own meanwhile.
+        boards: Leaderboards = app.state.leaderboards
+        async with app.state.engine.begin() as connection:
+            event.listen(connection.sync_connection, "before_cursor_execute", count)
+            try:
+                # Both new (given in reverse id order: written in id order all the same).
+                rows = await boards.record(
+                    connection,
+                    board,
+                    [GameCount(bob, 1490, "loss"), GameCount(alice, 1510, "win")],
+                    now=datetime.now(UTC),
+                )
+            finally:
+                event.remove(connection.sync_connection, "before_cursor_execute", count)
         assert len(statements) == 2, statements
         assert sorted(rows, key=lambda r: r.player_id) == [
             Standing(0, alice, "alice", 1510, 1, 1, 0, 0),
