@@ -129,7 +129,10 @@ class IntakeJournal:
                 if not waiting.done.done():
                     waiting.done.set_exception(exc)
             return
-        except BaseException:  # cancelled mid-batch: nothing of it was committed
+        except BaseException:
+            # Stopped mid-batch: its sessions get a 4xx. On SQLite the writer thread may still
+            # finish that commit, so a sender's retry can bring a second copy (filed once when
+            # it carries a Message-ID); never a 250 without a committed row.
             for waiting in batch:
                 if not waiting.done.done():
                     waiting.done.set_exception(RuntimeError("intake stopped"))
