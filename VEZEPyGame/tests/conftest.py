@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 
 from VEZEPyGame.app.main import create_app
@@ -38,3 +40,17 @@ async def game_client(game_app: FastAPI, running: Running) -> AsyncIterator[http
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """Redis keys of this test only (the Redis is shared; the database is fresh per test)."""
+    prefix = f"test:{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

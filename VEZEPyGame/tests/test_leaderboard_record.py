@@ -5,13 +5,10 @@ copy after it, healed by the reconcile when the process dies between the commit 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 from sqlalchemy import event, select
@@ -25,19 +22,6 @@ from VEZEPyGame.tests.competition_fixtures import QUIET, add_players
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
 
 Entries = dict[int, tuple[int, int, int, int, int]]
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"test:lbr:{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 async def season_board(app: FastAPI) -> Board:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import redis
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 from sqlalchemy import event, insert, select, update
@@ -35,20 +33,6 @@ from VEZEPyGame.tests.conftest import GameAppFactory, Running, bearer
 @pytest.fixture(params=["sql", "redis"])
 def store(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    """Redis keys of this test only (the Redis is shared; the database is fresh per test)."""
-    prefix = f"test:lb:{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ service creates their match, they play it out, and ratings and leaderboard move 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,19 +12,6 @@ import redis
 from VEZEPyGame.services.matchmaking.worker import player_channel
 from VEZEPyGame.tests.competition_fixtures import Minter, add_players, player_headers
 from VEZEPyGame.tests.conftest import GameAppFactory, Running
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"test:lb:{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 async def wait_for_match(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
