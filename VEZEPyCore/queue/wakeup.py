@@ -14,6 +14,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 
+from VEZEPyCore.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -53,9 +55,7 @@ class WakeableLoop(ABC):
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def check_running(self) -> None:
         """Readiness: the loop is alive (it never ends on its own)."""

@@ -4,7 +4,6 @@ secret for forwarded mail, and the sweeper of expired uploads and Idempotency-Ke
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.security.ratelimit import make_rate_limiter
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.services.compose import idempotency
 from VEZEPyEmail.services.srs.service import load_srs
@@ -67,7 +67,5 @@ async def compose_runtime(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await cancel_and_wait(sweeper)
         await app.state.send_limiter.close()

@@ -16,7 +16,6 @@ process: there is one writer per process instead of one per SMTP session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.db.engine import begin_as_writer
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.services.delivery import local
 from VEZEPyEmail.services.delivery.batch_filing import (
@@ -94,10 +94,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._turn.close()
         for waiting in self._waiting:  # never left hanging: they get a 4xx
             if not waiting.done.done():

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.db.intake import ClaimedMessage
 from VEZEPyEmail.services.delivery.group_commit import GroupCommitter
@@ -89,10 +90,7 @@ class IntakeDeliverer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._in_flight:
             # Leases given back, so a deliverer still running takes them now, not later.
             with contextlib.suppress(Exception):

@@ -11,7 +11,6 @@ the way an MTA queues first and delivers from its queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.db.intake import AcceptedMessage
 from VEZEPyEmail.db.intake_sqlite import SqliteIntakeWriter
@@ -75,10 +75,7 @@ class IntakeJournal:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._turn.close()
         if self._sqlite is not None:
             await asyncio.to_thread(self._sqlite.close)

@@ -18,6 +18,7 @@ import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyGame.services.leaderboards import sql_store
 from VEZEPyGame.services.leaderboards.redis_store import DEFAULT_PREFIX, RedisBoards
 from VEZEPyGame.services.leaderboards.sql_store import GameCount
@@ -69,9 +70,7 @@ class Leaderboards:
         return self._redis is not None
 
     async def close(self) -> None:
-        for task in self._rebuilds.values():
-            task.cancel()
-        await asyncio.gather(*self._rebuilds.values(), return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(task) for task in self._rebuilds.values()))
         self._rebuilds.clear()
         if self._client is not None:
             await self._client.aclose()

@@ -10,7 +10,6 @@ The sweeper also makes bot replies, and bot answers to draw offers, that a resta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyGame.services.matches import draws, flows, service
 from VEZEPyGame.services.matches.clock import TimeControl
 from VEZEPyGame.services.matches.flows import MatchRuntime
@@ -79,6 +79,4 @@ async def start_matches(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await cancel_and_wait(sweeper)

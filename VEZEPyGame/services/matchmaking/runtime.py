@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyCore.security.ratelimit import make_rate_limiter
 from VEZEPyCore.settings import CoreSettings
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyGame.db.competition import RatingChange, Season
 from VEZEPyGame.services.leaderboards.after_commit import stage
 from VEZEPyGame.services.leaderboards.seasons import current_season
@@ -90,10 +91,7 @@ async def competition_runtime(app: FastAPI, settings: CoreSettings) -> AsyncIter
     try:
         yield
     finally:
-        if reconciler is not None:
-            reconciler.cancel()
-            with suppress(asyncio.CancelledError):
-                await reconciler
+        await cancel_and_wait(reconciler)
         await matchmaker.stop()
         await leaderboards.close()
         await app.state.queue_limiter.close()

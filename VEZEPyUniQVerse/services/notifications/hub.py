@@ -9,7 +9,6 @@ notification is dropped when a tab reads too slowly, never the publisher blocked
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from VEZEPyCore.errors import AppError
+from VEZEPyCore.tasks import cancel_and_wait
 from VEZEPyUniQVerse.db.models import User
 from VEZEPyUniQVerse.services.notifications.schemas import Notification
 from VEZEPyUniQVerse.services.notifications.sources import Sources
@@ -109,11 +109,7 @@ class NotificationHub:
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    await cancel_and_wait(task)
 
 
 @asynccontextmanager
