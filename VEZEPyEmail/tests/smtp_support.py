@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from VEZEPyCore.testing import eventually
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
-from VEZEPyEmail.db.models import IntakeMessage, Mailbox, Message
+from VEZEPyEmail.db.models import IntakeMessage, Mailbox, Message, OutboundTask
 
 DOMAIN = "vezeuniqverse.com"
 
@@ -70,6 +70,27 @@ class SmtpRig:
                 )
             ).all()
         return [await self.app.state.blobs.get(key) for key in keys]
+
+
+async def file_local_queued(app: FastAPI) -> int:
+    """File what the outbound queue holds for this server's own mailboxes (Sieve redirects and
+    vacation replies to local users), leaving remote rows alone; for apps whose outbound
+    worker is off. How many it filed."""
+    async with app.state.engine.connect() as connection:
+        ids = (
+            await connection.scalars(
+                select(OutboundTask.id).where(
+                    OutboundTask.status == "queued", OutboundTask.domain == DOMAIN
+                )
+            )
+        ).all()
+    if not ids:
+        return 0
+    worker = app.state.outbound_worker
+    jobs = await worker.claim_due(ids=list(ids))
+    for job in jobs:
+        await worker.process(job)
+    return len(jobs)
 
 
 def smtp_settings(base: EmailSettings, **overrides: Any) -> EmailSettings:

@@ -20,7 +20,7 @@ from VEZEPyCore.testing import serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundTask
-from VEZEPyEmail.tests.smtp_support import intake_drained, smtp_settings
+from VEZEPyEmail.tests.smtp_support import file_local_queued, intake_drained, smtp_settings
 
 DOMAIN = "vezeuniqverse.com"
 ALICE = f"alice@{DOMAIN}"
@@ -132,11 +132,15 @@ async def test_mail_journey_over_smtp(
             listed = await client.get("/api/messages", params={"user": user}, headers=headers)
             return [m for m in listed.json()["messages"] if m["subject"] == subject]
 
-        # Delivered behind the 250 (services/intake), the reply right after the filing.
+        # Delivered behind the 250 (services/intake); the reply, queued with the filing, is
+        # filed by the outbound worker.
         deadline = asyncio.get_running_loop().time() + 30
-        while len(await subjects(ALICE, alice, "Meeting tomorrow?")) < 2 or not (
-            await subjects(BOB, bob, "Out of office")
-        ):
+        while True:
+            await file_local_queued(app)
+            if len(await subjects(ALICE, alice, "Meeting tomorrow?")) == 2 and (
+                await subjects(BOB, bob, "Out of office")
+            ):
+                break
             assert asyncio.get_running_loop().time() < deadline, "meetings or reply missing"
             await asyncio.sleep(0.05)
         await intake_drained(app.state.sessionmaker, deliverer=app.state.smtp_deliverer)
@@ -148,8 +152,12 @@ async def test_mail_journey_over_smtp(
         assert headers["auto-submitted"] == "auto-replied"
         assert headers["in-reply-to"] == "<meeting-1@example.org>"
         assert "I am away until Monday." in reply["text"]
-        # Outside senders: carol's reply waits in the outbound queue; the invoice got none
-        # (its rule stopped before the vacation action).
+        # Outside senders: carol's reply waits in the outbound queue (bob's was filed by it);
+        # the invoice got none (its rule stopped before the vacation action).
         async with app.state.engine.connect() as connection:
-            queued = (await connection.execute(select(OutboundTask.recipients))).scalars().all()
-        assert queued == [["carol@example.org"]]
+            queued = (
+                await connection.execute(
+                    select(OutboundTask.recipients).where(OutboundTask.status == "queued")
+                )
+            ).scalars()
+            assert queued.all() == [["carol@example.org"]]

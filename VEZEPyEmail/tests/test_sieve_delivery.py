@@ -16,9 +16,12 @@ from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox, Message, OutboundMessage, OutboundTask
 from VEZEPyEmail.db.sieve import SieveScript, VacationReply
+from VEZEPyEmail.services.delivery import local
 from VEZEPyEmail.services.delivery.local import deliver_local
+from VEZEPyEmail.services.outbound.queue import enqueue_outbound
 from VEZEPyEmail.services.srs.service import srs_of
 from VEZEPyEmail.tests.conftest import provision
+from VEZEPyEmail.tests.smtp_support import file_local_queued
 
 ALICE = "alice@vezeuniqverse.com"
 BOB = "bob@vezeuniqverse.com"
@@ -36,7 +39,8 @@ class Rig:
 async def rig(
     email_settings: EmailSettings, running: Running, admin_headers: dict[str, str]
 ) -> AsyncIterator[Rig]:
-    # No outbound worker: remote redirects and replies stay in the queue to be looked at.
+    # No outbound worker running: redirects and replies stay in the queue to be looked at,
+    # until a test sends them on (`send_on`).
     app = create_app(email_settings.model_copy(update={"outbound_worker": False}))
     async with running(app) as client:
         await provision(client, admin_headers, ALICE)
@@ -84,6 +88,15 @@ async def deliver(
             app.state, raw=raw, envelope_from=sender, recipients=kw.pop("to", [ALICE]), **kw
         )
     )
+
+
+async def send_on(app: FastAPI) -> int:
+    """Run the outbound queue until nothing is due (local targets are filed by it); how many
+    it ran."""
+    ran = 0
+    while count := await app.state.outbound_worker.process_due():
+        ran += count
+    return ran
 
 
 async def rows(app: FastAPI, address: str) -> list[dict[str, Any]]:
@@ -193,7 +206,8 @@ async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
 ) -> None:
     await set_rules(client, mint, ALICE, f'redirect "{BOB}";')
     await deliver(app, mail("Forward me"))
-    assert await rows(app, ALICE) == []
+    assert await rows(app, ALICE) == [] and await rows(app, BOB) == []  # queued, not yet sent
+    assert await send_on(app) == 1
     [copy] = await rows(app, BOB)
     raw = await app.state.blobs.get(copy["blob_key"])
     assert raw.startswith(b"Return-Path: <carol@example.org>\r\nDelivered-To: " + ALICE.encode())
@@ -201,6 +215,7 @@ async def test_local_redirect_marks_the_copy_and_a_loop_ends_in_a_keep(
     # bob now sends everything back: the message stops at alice, who keeps it.
     await set_rules(client, mint, BOB, f'redirect "{ALICE}";')
     await deliver(app, mail("Ping pong"))
+    assert await send_on(app) == 2  # alice -> bob -> alice
     [kept] = await rows(app, ALICE)
     assert kept["subject"] == "Ping pong" and kept["folder"] == "INBOX"
     stored = await app.state.blobs.get(kept["blob_key"])
@@ -253,6 +268,7 @@ async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
         app, mail("Robot", sender=BOB, extra="Auto-Submitted: auto-generated\r\n"), sender=BOB
     )
     assert len(await rows(app, ALICE)) == 4  # vacation never cancels the keep
+    assert await send_on(app) == 1
     [reply] = await rows(app, BOB)
     assert reply["subject"] == "Out of office" and reply["from_addr"] == ALICE
     assert reply["in_reply_to"] == "<First@example.org>" and reply["envelope_from"] == ""
@@ -265,11 +281,20 @@ async def test_vacation_answers_once_per_sender_and_never_lists_or_robots(
         )
     await deliver(app, mail("Third", sender=BOB), sender=BOB)
     await deliver(app, mail("Fourth", sender=BOB), sender=BOB)
+    assert await send_on(app) == 1
     assert [row["subject"] for row in await rows(app, BOB)] == ["Out of office"] * 2
     # A remote sender's reply goes out through the queue with the null reverse-path.
     await deliver(app, mail("From afar"))
     async with app.state.engine.connect() as connection:
-        task = (await connection.execute(select(OutboundTask.__table__))).mappings().one()
+        task = (
+            (
+                await connection.execute(
+                    select(OutboundTask.__table__).where(OutboundTask.status == "queued")
+                )
+            )
+            .mappings()
+            .one()
+        )
     assert task["recipients"] == ["carol@example.org"] and task["envelope_from"] == ""
 
 
@@ -282,3 +307,60 @@ async def test_keywords_from_several_addflag_are_capped_at_the_label_limit(
     await deliver(app, mail("Many labels"))
     [row] = await rows(app, ALICE)
     assert len(row["labels"]) == 20 and row["labels"][:2] == ["a0", "a1"]
+
+
+async def test_redirects_and_replies_commit_with_the_delivery(
+    app: FastAPI, client: httpx.AsyncClient, mint: Callable[..., str]
+) -> None:
+    # A crash right after the delivery's commit: nothing after it runs. The redirected
+    # message, kept nowhere else, and the vacation reply must already be queued.
+    await set_rules(
+        client,
+        mint,
+        ALICE,
+        f'redirect "{BOB}"; redirect "alice@example.net";\nvacation :subject "Away" "Later.";',
+    )
+    prepared = await local.prepare_delivery(
+        app.state, raw=mail("Crash after commit"), envelope_from=BOB, recipients=[ALICE]
+    )
+    assert prepared is not None
+    async with app.state.sessionmaker() as session:
+        await local.file_delivery(session, app.state, prepared)
+        await session.commit()  # and no finish_delivery: the process is gone
+    async with app.state.engine.connect() as connection:
+        queued = (
+            await connection.execute(
+                select(OutboundTask.recipients, OutboundTask.envelope_from).order_by(
+                    OutboundTask.id
+                )
+            )
+        ).all()
+    assert [(recipients[0], sender) for recipients, sender in queued] == [
+        (BOB, BOB),
+        ("alice@example.net", BOB),  # SRS leaves a sender of our own domain as it is
+        (BOB, ""),  # the reply, from the null reverse-path
+    ]
+    assert await file_local_queued(app) == 2  # the remote one waits for its route
+    subjects = sorted(row["subject"] for row in await rows(app, BOB))
+    assert subjects == ["Away", "Crash after commit"] and await rows(app, ALICE) == []
+
+
+async def test_a_queued_message_for_no_local_mailbox_fails_and_bounces(app: FastAPI) -> None:
+    await enqueue_outbound(
+        app.state,
+        raw=mail("Nobody home"),
+        envelope_from="carol@example.org",
+        recipients=["ghost@vezeuniqverse.com"],
+    )
+    assert await app.state.outbound_worker.process_due() == 1
+    async with app.state.engine.connect() as connection:
+        tasks = (
+            await connection.execute(
+                select(
+                    OutboundTask.recipients, OutboundTask.status, OutboundTask.last_error
+                ).order_by(OutboundTask.id)
+            )
+        ).all()
+    [(_, status, error), (dsn_to, dsn_status, _)] = tasks
+    assert status == "failed" and "no mailbox ghost@vezeuniqverse.com" in (error or "")
+    assert dsn_to == ["carol@example.org"] and dsn_status == "queued"  # the DSN, to the sender

@@ -385,10 +385,9 @@ async def _send(
                 except IntegrityError as exc:
                     raise _KeyTaken from exc
             delivered: list[DeliveredMessage] = []
-            plans: list[Any] = []
             if prepared.local_copy is not None:
-                delivered, plans = await file_delivery(session, state, prepared.local_copy)
-            sent_rows, _ = await file_delivery(session, state, prepared.sent_copy)
+                delivered = await file_delivery(session, state, prepared.local_copy)
+            sent_rows = await file_delivery(session, state, prepared.sent_copy)
             sent_id = await _sent_copy_id(session, sender, sent_rows)
             await add_outbound(
                 session,
@@ -417,7 +416,6 @@ async def _send(
         state,
         prepared,
         delivered=delivered,
-        plans=plans,
         sender=sender,
         sent_id=sent_id,
         draft_id=draft_id,
@@ -474,7 +472,6 @@ async def _announce(
     prepared: _Prepared,
     *,
     delivered: list[DeliveredMessage],
-    plans: list[Any],
     sender: Sender,
     sent_id: int,
     draft_id: int | None,
@@ -484,8 +481,7 @@ async def _announce(
     wake_outbound(state)
     try:
         if prepared.local_copy is not None:
-            # Events of the local copies, then their Sieve redirects and vacation replies.
-            await finish_delivery(state, prepared.local_copy, delivered, plans)
+            await finish_delivery(state, prepared.local_copy, delivered)
         bus = state.bus
         await publish_mail_event(
             bus,

@@ -35,14 +35,13 @@ from VEZEPyEmail.services.delivery.batch_filing import (
 from VEZEPyEmail.services.delivery.local import DeliveredMessage, PreparedDelivery
 from VEZEPyEmail.services.delivery.writer_turn import WriterTurn, lock_path_for
 from VEZEPyEmail.services.messages.mime import Summary
-from VEZEPyEmail.services.sieve import delivery as sieve
 
 log = logging.getLogger(__name__)
 
 #: Deliveries filed in one transaction at most (bounds how long the write lock is held).
 MAX_BATCH = 64
 
-_Filed = tuple[list[DeliveredMessage], list[sieve.Plan]]
+_Filed = list[DeliveredMessage]
 
 
 @dataclass(frozen=True)
@@ -180,11 +179,9 @@ class GroupCommitter:
             elif isinstance(result, BaseException):
                 outcomes.append(result)
             else:
-                delivered, plans = result
+                delivered = result
                 try:
-                    await local.finish_delivery(
-                        self.state, waiting[index].prepared, delivered, plans
-                    )
+                    await local.finish_delivery(self.state, waiting[index].prepared, delivered)
                 except Exception:  # filed and committed: the copies stand
                     log.exception("after-commit work of a delivery failed")
                 outcomes.append(delivered)
@@ -208,7 +205,7 @@ class GroupCommitter:
             # deliverer; file the rest again without them.
             for waiting in ended_elsewhere:
                 if not waiting.done.done():
-                    waiting.done.set_result(([], []))
+                    waiting.done.set_result([])
             batch = [waiting for waiting in batch if waiting not in ended_elsewhere]
 
     async def _commit_once(self, batch: list[_Waiting]) -> list[_Waiting]:
@@ -232,14 +229,14 @@ class GroupCommitter:
                     await session.rollback()
                     return [w for w in batch if w.intake_id in set(plain_intake) - ended]
                 for index, delivered in plain.filed.items():
-                    filed.append((batch[index], (delivered, [])))
+                    filed.append((batch[index], delivered))
                 for waiting in (batch[index] for index in plain.remaining):
                     try:
                         async with session.begin_nested():
                             if waiting.intake_id is not None and not await intake_db.finish(
                                 session, [waiting.intake_id]
                             ):
-                                filed.append((waiting, ([], [])))  # delivered elsewhere
+                                filed.append((waiting, []))  # delivered elsewhere
                                 continue
                             result = await local.file_delivery(
                                 session, self.state, waiting.prepared

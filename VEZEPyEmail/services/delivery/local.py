@@ -170,9 +170,9 @@ async def deliver_local(
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker() as session:
         await begin_as_writer(session)
-        delivered, plans = await file_delivery(session, state, prepared)
+        delivered = await file_delivery(session, state, prepared)
         await session.commit()
-    await finish_delivery(state, prepared, delivered, plans)
+    await finish_delivery(state, prepared, delivered)
     return delivered
 
 
@@ -241,14 +241,14 @@ async def prepare_delivery(
 
 async def file_delivery(
     session: AsyncSession, state: DeliveryState | Any, prepared: PreparedDelivery
-) -> tuple[list[DeliveredMessage], list[sieve.Plan]]:
-    """Add the rows of `prepared` in the caller's writer transaction; the caller commits."""
+) -> list[DeliveredMessage]:
+    """Add the rows of `prepared`, and queue what the recipients' rules send on, in the
+    caller's writer transaction; the caller commits."""
     stored, key, summary = prepared.stored, prepared.key, prepared.summary
     addresses, envelope_from = prepared.addresses, prepared.envelope_from
     folder, seen = prepared.folder, prepared.seen
     settings = state.settings
     delivered: list[DeliveredMessage] = []
-    plans: list[sieve.Plan] = []
     mailboxes = (
         await session.execute(
             select(Mailbox.id, Mailbox.address).where(Mailbox.address.in_(addresses))
@@ -277,7 +277,9 @@ async def file_delivery(
             settings=settings,
             programs=sieve.cache_on(state),
         )
-        plans.append(plan)
+        await sieve.queue_followups(
+            session, state, plan, stored=stored, envelope_from=envelope_from
+        )
         thread_id = await join_thread(session, mailbox_id=mailbox_id, summary=summary)
         for index, copy in enumerate(plan.copies):
             message_id_header = summary.message_id_header if index == 0 else None
@@ -310,19 +312,17 @@ async def file_delivery(
                 )
                 continue
             delivered.append(DeliveredMessage(row.id, address, copy.folder, key))
-    return delivered, plans
+    return delivered
 
 
 async def finish_delivery(
     state: DeliveryState | Any,
     prepared: PreparedDelivery,
     delivered: list[DeliveredMessage],
-    plans: list[sieve.Plan],
 ) -> None:
-    """After the commit: events, then Sieve's redirects and vacation replies."""
+    """After the commit: the events of the new copies."""
     bus: EventBus = state.bus
-    summary, stored = prepared.summary, prepared.stored
-    envelope_from = prepared.envelope_from
+    summary = prepared.summary
     for item in delivered:
         if item.duplicate:
             continue
@@ -338,10 +338,6 @@ async def finish_delivery(
             )
         except Exception:
             log.warning("could not publish message.created for %s", item.id, exc_info=True)
-    # Redirects and vacation replies, once this delivery is durable (still before the 250).
-    await sieve.after_commit(
-        state, plans, stored=stored, envelope_from=envelope_from, deliver=deliver_local
-    )
 
 
 def message_values(

@@ -8,6 +8,9 @@ Per attempt: the message is DKIM-signed (RFC 6376), the routes resolved (overrid
 MX, RFC 5321 5.1) and tried. 2yz -> sent; 4yz or no connection -> retried with exponential
 back-off and jitter until the lifetime runs out; 5yz or expiry -> failed (the dead letter, with
 its error) and an RFC 3464 DSN to the sender, unless the sender is the null path `<>`.
+
+Rows for this server's own domain (Sieve redirects and vacation replies to local users, queued
+in the transaction of the delivery that caused them) are filed here by the same worker.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ from VEZEPyCore.queue import (
 from VEZEPyCore.queue.worker import Outcome as QueueOutcome
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundMessage
-from VEZEPyEmail.services.delivery.local import deliver_local
+from VEZEPyEmail.services.delivery.local import (
+    DeliveryRefused,
+    deliver_local,
+    local_mailbox_exists,
+)
 from VEZEPyEmail.services.dkim.service import DkimKey, load_or_create_key
 from VEZEPyEmail.services.outbound.dsn import FailedRecipient, build_dsn
 from VEZEPyEmail.services.outbound.queue import OUTBOUND, enqueue_outbound, recipient_domain
@@ -132,7 +139,12 @@ class OutboundWorker(QueueWorker):
         task = job.row
         try:
             raw = await self._load(task.message_id)
-            outcome = await self._attempt(task.domain, task.envelope_from, task.recipients[0], raw)
+            if task.domain == self._settings.mail_domain.lower():
+                outcome = await self._file_here(task.envelope_from, task.recipients[0], raw)
+            else:
+                outcome = await self._attempt(
+                    task.domain, task.envelope_from, task.recipients[0], raw
+                )
         except Exception as exc:  # a bug must not stop the worker; recorded and retried
             log.exception("outbound task %d failed", job.id)
             self._attempts.labels("temporary").inc()
@@ -162,6 +174,25 @@ class OutboundWorker(QueueWorker):
         if message.raw is None:
             raise LookupError(f"outbound message {message_id} has no content")
         return message.raw
+
+    async def _file_here(self, sender: str, recipient: str, raw: bytes) -> Outcome:
+        """A message this server sends to one of its own mailboxes (a Sieve redirect or
+        vacation reply): filed, not sent over SMTP. A retry after a crash between the filing
+        and the queue's record of it is filed once (deliver_local skips a Message-ID the
+        mailbox already holds)."""
+        if not await local_mailbox_exists(self._state, recipient):
+            return Outcome("permanent", "5.1.1", f"x-local; no mailbox {recipient}")
+        try:
+            await deliver_local(
+                self._state,
+                raw=raw,
+                envelope_from=sender,
+                recipients=[recipient],
+                prepend_headers=[("Return-Path", f"<{sender}>")],
+            )
+        except DeliveryRefused as exc:
+            return Outcome("permanent", "5.3.4", f"x-local; {exc}")
+        return Outcome("sent", "2.0.0", "x-local; filed here")
 
     async def _attempt(self, domain: str, sender: str, recipient: str, raw: bytes) -> Outcome:
         # RFC 6376: signing is CPU work on the whole body; off the event loop.

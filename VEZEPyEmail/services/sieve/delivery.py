@@ -1,5 +1,5 @@
-"""Sieve at local delivery: plan each recipient's copies inside the delivery transaction, and
-send redirects and vacation replies once that transaction has committed.
+"""Sieve at local delivery: plan each recipient's copies, and queue its redirects and vacation
+reply, inside the delivery transaction.
 
 Nothing here may lose a message. Any failure while loading or running a user's script falls
 back to the implicit keep (the folder delivery chose: INBOX, or Junk when the spam filter said
@@ -21,20 +21,19 @@ redirected again but kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from VEZEPyEmail.db.models import Mailbox
 from VEZEPyEmail.db.sieve import SieveScript, VacationReply
 from VEZEPyEmail.services.messages.mime import clean_text
 from VEZEPyEmail.services.messages.schemas import MAX_LABELS
-from VEZEPyEmail.services.outbound.queue import enqueue_outbound
+from VEZEPyEmail.services.outbound.queue import add_outbound
 from VEZEPyEmail.services.sieve import vacation
 from VEZEPyEmail.services.sieve.cache import ProgramCache, cache_on
 from VEZEPyEmail.services.sieve.evaluate import MessageView, Outcome, evaluate
@@ -62,7 +61,7 @@ class Copy:
 
 @dataclass
 class Plan:
-    """What delivery does for one recipient: rows now, redirects and a reply after commit."""
+    """What delivery does for one recipient: its rows, and the redirects and reply it queues."""
 
     address: str
     mailbox_id: int
@@ -74,7 +73,7 @@ class Plan:
     errors: list[str] = field(default_factory=list)
 
 
-__all__ = ["Copy", "Plan", "after_commit", "cache_on", "plan_delivery", "without_return_path"]
+__all__ = ["Copy", "Plan", "cache_on", "plan_delivery", "queue_followups", "without_return_path"]
 
 
 def _keep(address: str, mailbox_id: int, folder: str, seen: bool) -> Plan:
@@ -264,108 +263,60 @@ def without_return_path(stored: bytes) -> bytes:
     return stored if end == -1 else stored[end + 2 :]
 
 
-#: `deliver_local` as seen from here (passed in, so the two modules do not import each other).
-Deliver = Callable[..., Awaitable[Sequence[Any]]]
-
-
-async def after_commit(
-    state: Any, plans: Sequence[Plan], *, stored: bytes, envelope_from: str, deliver: Deliver
+async def queue_followups(
+    session: AsyncSession, state: Any, plan: Plan, *, stored: bytes, envelope_from: str
 ) -> None:
-    """Send the committed plans' redirects and vacation replies.
+    """Queue the plan's redirects and vacation reply in the delivery's own transaction.
 
-    Runs before the SMTP 250, outside the delivery transaction (SQLite has one writer, and a
-    local redirect is a delivery of its own). A redirect that fails keeps the message for
-    the user instead; only when that fails too does the error reach the SMTP layer (451, so
-    the sending server retries and nothing is lost).
+    They go on the outbound queue (services/outbound: local targets are filed here by its
+    worker, remote ones sent), so they leave exactly when the delivery commits: a crash after
+    the commit cannot lose a redirected message that was kept nowhere else. A redirect that
+    cannot be queued (no such local mailbox, say) keeps the message for the user instead, and
+    is noted on the script, as is a reply that cannot be.
     """
-    for plan in plans:
-        for target in plan.redirects:
-            try:
-                await _redirect(state, plan, target, stored, envelope_from, deliver)
-            except Exception as error:
-                log.warning("sieve: redirect %s -> %s failed", plan.address, target, exc_info=True)
-                if not plan.copies:
-                    await _fallback_keep(state, plan, stored, envelope_from, deliver)
-                    plan.copies = [Copy(plan.default_folder)]
-                # After the keep, whose own run of the rules may note something else.
-                await _note_error(state, plan.mailbox_id, f"redirect to {target} failed: {error}")
-        if plan.reply is not None and plan.reply_to is not None:
-            try:
-                await _send(state, plan.reply, plan.reply_to, deliver)
-            except Exception as error:
-                log.warning("sieve: vacation reply of %s failed", plan.address, exc_info=True)
-                await _note_error(state, plan.mailbox_id, f"vacation reply failed: {error}")
+    if not plan.redirects and plan.reply is None:
+        return
+    sender = _bare(envelope_from)
+    marked = f"Delivered-To: {plan.address}\r\n".encode() + without_return_path(stored)
+    errors: list[str] = []
+    for target in plan.redirects:
+        try:
+            if _is_local(state, target):
+                if not await _mailbox_exists(session, target):
+                    raise LookupError(f"no mailbox {target}")
+                reverse_path = sender
+            else:
+                # SRS: sent on by us, so from our domain, or the destination's SPF check of
+                # the original sender fails; a bounce to the rewritten address comes back to
+                # us and goes on to them.
+                reverse_path = srs_of(state).forward(sender)
+            async with session.begin_nested():
+                await add_outbound(
+                    session, state, raw=marked, envelope_from=reverse_path, recipients=[target]
+                )
+        except Exception as error:
+            log.warning("sieve: redirect %s -> %s failed", plan.address, target, exc_info=True)
+            errors.append(f"redirect to {target} failed: {error}")
+            if not plan.copies:
+                plan.copies = [Copy(plan.default_folder)]
+    if plan.reply is not None and plan.reply_to is not None:
+        try:
+            # An auto-reply goes out with the null reverse-path (RFC 3834 section 3.3).
+            async with session.begin_nested():
+                await add_outbound(
+                    session, state, raw=plan.reply, envelope_from="", recipients=[plan.reply_to]
+                )
+        except Exception as error:
+            log.warning("sieve: vacation reply of %s failed", plan.address, exc_info=True)
+            errors.append(f"vacation reply failed: {error}")
+    if errors:
+        await _record_errors(session, plan.mailbox_id, errors)
 
 
 def _is_local(state: Any, address: str) -> bool:
     return address.rpartition("@")[2] == str(state.settings.mail_domain).lower()
 
 
-async def _redirect(
-    state: Any, plan: Plan, target: str, stored: bytes, envelope_from: str, deliver: Deliver
-) -> None:
-    body = without_return_path(stored)
-    sender = _bare(envelope_from)
-    if _is_local(state, target):
-        if not await _mailbox_exists(state, target):
-            raise LookupError(f"no mailbox {target}")
-        await deliver(
-            state,
-            raw=body,
-            envelope_from=sender,
-            recipients=[target],
-            prepend_headers=[("Return-Path", f"<{sender}>"), ("Delivered-To", plan.address)],
-        )
-        return
-    marked = f"Delivered-To: {plan.address}\r\n".encode() + body
-    # SRS: sent on by us, so from our domain, or the destination's SPF check of the original
-    # sender fails; a bounce to the rewritten address comes back to us and goes on to them.
-    await enqueue_outbound(
-        state, raw=marked, envelope_from=srs_of(state).forward(sender), recipients=[target]
-    )
-
-
-async def _mailbox_exists(state: Any, address: str) -> bool:
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    async with sessionmaker() as session:
-        found = await session.scalar(select(Mailbox.id).where(Mailbox.address == address))
+async def _mailbox_exists(session: AsyncSession, address: str) -> bool:
+    found = await session.scalar(select(Mailbox.id).where(Mailbox.address == address))
     return found is not None
-
-
-async def _fallback_keep(
-    state: Any, plan: Plan, stored: bytes, envelope_from: str, deliver: Deliver
-) -> None:
-    """Keep the message after all; Delivered-To stops the rules from redirecting it again."""
-    sender = _bare(envelope_from)
-    await deliver(
-        state,
-        raw=without_return_path(stored),
-        envelope_from=sender,
-        recipients=[plan.address],
-        folder=plan.default_folder,
-        prepend_headers=[("Return-Path", f"<{sender}>"), ("Delivered-To", plan.address)],
-    )
-
-
-async def _send(state: Any, reply: bytes, recipient: str, deliver: Deliver) -> None:
-    """An auto-reply goes out with the null reverse-path (RFC 3834 section 3.3)."""
-    if _is_local(state, recipient):
-        await deliver(
-            state,
-            raw=reply,
-            envelope_from="",
-            recipients=[recipient],
-            prepend_headers=[("Return-Path", "<>")],
-        )
-        return
-    await enqueue_outbound(state, raw=reply, envelope_from="", recipients=[recipient])
-
-
-async def _note_error(state: Any, mailbox_id: int, error: str) -> None:
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    try:
-        async with sessionmaker() as session:
-            await _record_errors(session, mailbox_id, [error])
-            await session.commit()
-    except Exception:
-        log.warning("sieve: could not record an error for mailbox %s", mailbox_id, exc_info=True)
