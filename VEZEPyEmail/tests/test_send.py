@@ -264,6 +264,26 @@ async def test_sending_is_rate_limited_per_user(setup: Setup) -> None:
     await send(setup, BOB, to=[ALICE], subject="mine")
 
 
+@pytest.mark.parametrize("setup", [{"send_rate_limit": 2}], indirect=True)
+async def test_refused_sends_do_not_spend_the_rate_limit(setup: Setup) -> None:
+    # More refusals than the whole budget: a mistyped local address, an upload that is not
+    # there, a forward of a message that does not exist.
+    refusals = [
+        ({"to": ["bobb@vezeuniqverse.com"], "subject": "typo"}, 422),
+        ({"to": [BOB], "attachments": ["no-such-upload"]}, 404),
+        ({"to": [BOB], "forward_of": 2**31 - 1}, 404),
+    ]
+    for body, status in refusals:
+        response = await setup.client.post("/api/send", json=body, headers=setup.auth(ALICE))
+        assert response.status_code == status, response.text
+    for number in range(2):
+        await send(setup, ALICE, to=[BOB], subject=f"n{number}")
+    refused = await setup.client.post(
+        "/api/send", json={"to": [BOB], "subject": "n2"}, headers=setup.auth(ALICE)
+    )
+    assert refused.status_code == 429
+
+
 async def test_sending_to_oneself_files_inbox_and_sent(setup: Setup) -> None:
     result = await send(setup, ALICE, to=[ALICE], subject="note to self", text="milk")
     (inbox,) = await setup.folder(ALICE, "INBOX")

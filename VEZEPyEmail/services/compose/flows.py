@@ -185,7 +185,6 @@ async def send_new(
         sender, first = await _sender_and_first_result(state, connection, principal, claim)
         if first is not None:
             return SendOutcome(first, replayed=True)
-        await _rate_limit(state, sender)
         composition = await service.compose(
             connection,
             state.blobs,
@@ -218,9 +217,8 @@ async def send_draft(
         sender, first = await _sender_and_first_result(state, connection, principal, claim)
         if first is not None:
             return SendOutcome(first, replayed=True)
-        # Before the rate limit: a missing or foreign draft is a 404 that spends no send.
+        # Before the rate limit (in _prepare): a missing or foreign draft spends no send.
         draft = await own_draft(connection, state.blobs, principal=principal, draft_id=draft_id)
-        await _rate_limit(state, sender)
         composition = service.composition_of_draft(draft, sender)
     return await _send(
         state,
@@ -240,8 +238,8 @@ async def _sender_and_first_result(
 ) -> tuple[Sender, SendRead | None]:
     """The caller's mailbox, and the stored result when this is a retry of a committed send.
 
-    The caller checks the rate limit only after this: a retry does not count as another
-    message.
+    The rate limit is checked only after this (in `_prepare`): a retry does not count as
+    another message.
     """
     sender = await service.sender_of(connection, principal=principal, settings=state.settings)
     if claim is not None:
@@ -322,6 +320,10 @@ async def _prepare(
             f"{field}: <{unknown[0]}> does not exist here (550 5.1.1 user unknown)",
             code="recipient_unknown",
         )
+    # Counted once the cheap checks have passed, so a request refused for what it says (an
+    # unknown recipient, a missing draft or upload) spends nothing; before the rendering and
+    # the fsyncs, so a caller over the limit costs little.
+    await _rate_limit(state, sender)
     message_id = new_message_id(domain)
     raw = render(build_message(composition, date=datetime.now(UTC), message_id=message_id))
     if len(raw) > settings.max_message_bytes:
