@@ -11,8 +11,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from VEZEPyCore.auth.principal import Principal
 from VEZEPyEmail.db.models import Mailbox
 from VEZEPyEmail.services.delivery.local import deliver_local
+from VEZEPyEmail.services.messages import detail
 from VEZEPyEmail.services.webmail import frame, images, listing, sidebar, text
 from VEZEPyEmail.tests.conftest import provision
 
@@ -141,6 +143,28 @@ async def test_image_choices_per_message_and_per_sender(
             assert not await allowed(bob, second)  # one person's choice is theirs alone
             with pytest.raises(Exception, match="no such message"):
                 await listing.get_row(await session.connection(), mailbox_id=bob, message_id=first)
+
+
+@pytest.mark.parametrize("repeat", [1, 20_000])  # inline, and off the loop (> 32 KiB)
+async def test_view_source_is_every_byte_as_text(
+    email_app: FastAPI,
+    admin_headers: dict[str, str],
+    running: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
+    repeat: int,
+) -> None:
+    async with running(email_app) as client:
+        await provision(client, admin_headers, ALICE)
+        body = b"caf\xe9 na\xc3\xafve " * repeat  # a Latin-1 byte among UTF-8
+        raw = b"From: x@example.org\r\nTo: " + ALICE.encode() + b"\r\nSubject: Old\r\n\r\n"
+        [stored] = await deliver_local(
+            email_app.state, raw=raw + body, envelope_from="x@example.org", recipients=[ALICE]
+        )
+        alice = Principal(subject="alice", scopes=frozenset({"email.read"}), address=ALICE)
+        async with email_app.state.engine.connect() as connection:
+            owned = await detail.load_owned(connection, message_id=stored.id, principal=alice)
+        text = (await detail.read_source_text(email_app.state.blobs, owned)).decode("utf-8")
+    assert "Subject: Old\r\n" in text
+    assert text.endswith("caf\ufffd na\u00efve " * repeat)
 
 
 async def test_list_pages_by_cursor_and_search(

@@ -328,9 +328,8 @@ async def message_source(
 ) -> Response:
     """ "View source": the message as received, as plain text that nothing renders."""
     owned = await detail.load_owned(connection, message_id=message_id, principal=viewer.principal)
-    raw = await detail.raw_bytes(blobs, owned.row)
     return Response(
-        raw.decode("utf-8", "replace"),
+        await detail.read_source_text(blobs, owned),
         media_type="text/plain; charset=utf-8",
         headers={
             "X-Content-Type-Options": "nosniff",

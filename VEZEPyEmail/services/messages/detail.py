@@ -113,6 +113,17 @@ async def parsing(raw: bytes, work: Callable[_P, _T], /, *args: _P.args, **kwarg
     return await asyncio.to_thread(work, *args, **kwargs)
 
 
+def _as_utf8_text(raw: bytes) -> bytes:
+    return raw.decode("utf-8", "replace").encode("utf-8")
+
+
+async def read_source_text(blobs: BlobStore, owned: OwnedMessage) -> bytes:
+    """The message as received, as UTF-8 text to show (bytes that are not UTF-8 become
+    U+FFFD); a large one is converted off the event loop."""
+    raw = await raw_bytes(blobs, owned.row)
+    return await parsing(raw, _as_utf8_text, raw)
+
+
 async def read_detail(blobs: BlobStore, owned: OwnedMessage) -> MessageDetailRead:
     """The detail of a message the caller owns; a large one is parsed off the event loop."""
     raw = await raw_bytes(blobs, owned.row)
