@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.services.srs.__main__ import main as srs_command
+from VEZEPyEmail.services.srs.rotate import KEPT_EARLIER_SECRETS
 from VEZEPyEmail.services.srs.service import HASH_LENGTH, Srs, load_srs, srs_of
 from VEZEPyEmail.tests.outbound_helpers import RemoteMx, eventually, remote_mx
 from VEZEPyEmail.tests.smtp_support import DOMAIN, SmtpRig, in_thread, smtp_rig, smtp_settings
@@ -66,6 +68,27 @@ def test_the_secret_is_created_once_and_shared(email_settings: EmailSettings) ->
     assert path.exists() and path.stat().st_mode & 0o077 == 0
     second = load_srs(email_settings)
     assert second.reverse(first.forward(CAROL)) == CAROL
+
+
+def test_rotation_signs_anew_and_bounces_to_earlier_addresses_still_return(
+    email_settings: EmailSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VEZE_SECRETS_DIR", str(email_settings.resolved_secrets_dir))
+    handed_out = [load_srs(email_settings).forward(CAROL)]
+    for _ in range(KEPT_EARLIER_SECRETS + 1):
+        assert srs_command(["rotate"]) == 0
+        handed_out.append(load_srs(email_settings).forward(CAROL))
+    assert "new signing secret" in capsys.readouterr().out
+    path = Path(email_settings.resolved_secrets_dir) / "srs.key"
+    assert path.stat().st_mode & 0o077 == 0
+    assert len(set(handed_out)) == len(handed_out)  # each rotation signs differently
+    srs = load_srs(email_settings)
+    # The newest and the KEPT_EARLIER_SECRETS before it reverse; the oldest is forgotten.
+    assert [srs.reverse(address) for address in handed_out] == [None] + [CAROL] * (
+        KEPT_EARLIER_SECRETS + 1
+    )
 
 
 @pytest.fixture

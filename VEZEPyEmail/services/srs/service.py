@@ -9,14 +9,18 @@ stamp, so nobody can mint a forwarding address through us (no open relay), and o
 working after `VALIDITY_DAYS`.
 
 The secret is a file in the secrets directory, created on first start (as the DKIM key), so
-every process of the installation shares it and backups carry it.
+every process of the installation shares it and backups carry it. Its first line signs; any
+further lines are earlier secrets, still accepted when a bounce comes back, so a rotation
+(`python -m VEZEPyEmail.services.srs rotate`) breaks no address already handed out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import srslib  # type: ignore[import-untyped]
@@ -41,8 +45,14 @@ class Srs:
     engine: Any
 
     @classmethod
-    def with_secret(cls, domain: str, secret: str) -> Srs:
-        engine = srslib.SRS(secret, validity_days=VALIDITY_DAYS, hash_length=HASH_LENGTH)
+    def with_secret(cls, domain: str, secret: str, earlier: Sequence[str] = ()) -> Srs:
+        """Signing with `secret`; addresses made with an `earlier` one still reverse."""
+        engine = srslib.SRS(
+            secret,
+            prev_secrets=list(earlier),
+            validity_days=VALIDITY_DAYS,
+            hash_length=HASH_LENGTH,
+        )
         return cls(domain.lower(), engine)
 
     def forward(self, envelope_from: str) -> str:
@@ -89,10 +99,20 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
+def key_path(settings: Any) -> Path:
+    path: Path = settings.resolved_secrets_dir / KEY_FILE_NAME
+    return path
+
+
+def secrets_in(text: str) -> list[str]:
+    """The secrets of a key file: one per line, the signing one first."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def load_srs(settings: Any) -> Srs:
     """The installation's SRS, its secret created (0600) on first use. Blocking file I/O."""
-    secret = read_or_create_secret(settings.resolved_secrets_dir / KEY_FILE_NAME)
-    return Srs.with_secret(str(settings.mail_domain), secret)
+    current, *earlier = secrets_in(read_or_create_secret(key_path(settings)))
+    return Srs.with_secret(str(settings.mail_domain), current, earlier)
 
 
 def srs_of(state: Any) -> Srs:
