@@ -100,7 +100,7 @@ def submit(
     login: str,
     password: str,
     mechanism: str = "PLAIN",
-    message: EmailMessage | None = None,
+    message: EmailMessage | bytes | None = None,
     envelope_from: str = ALICE,
     to: list[str] | None = None,
 ) -> dict[str, tuple[int, bytes]]:
@@ -112,6 +112,8 @@ def submit(
         client.user, client.password = login, password
         method = client.auth_plain if mechanism == "PLAIN" else client.auth_login
         client.auth(mechanism, method, initial_response_ok=mechanism == "PLAIN")
+        if isinstance(message, bytes):
+            return client.sendmail(envelope_from, to or [BOB], message)
         return client.send_message(message or mail(), from_addr=envelope_from, to_addrs=to or [BOB])
 
 
@@ -190,6 +192,19 @@ async def test_sender_spoofing_is_refused(stack: Stack) -> None:
             )
         )
     assert header.value.smtp_code == 553
+
+    # The user's own address, but in From fields too long or too many to parse safely.
+    rest = f"To: {BOB}\r\nSubject: x\r\n\r\nx\r\n"
+    for head in (
+        f"From: {ALICE}" + "\r\n (a comment)" * 400 + "\r\n",
+        f"From: {ALICE}\r\n" * 5,
+    ):
+        send = functools.partial(
+            submit, stack, login="alice", password=PASSWORD, message=(head + rest).encode()
+        )
+        with pytest.raises(smtplib.SMTPDataError) as unparsed:
+            await in_thread(send)
+        assert unparsed.value.smtp_code == 553
     assert await stack.inbox(BOB) == []
     assert await in_thread(noop, stack.rig.mx_port) == 250
 
