@@ -15,6 +15,11 @@ from typing import Any
 Event = dict[str, Any]
 #: A slow subscriber may fall behind by this many events before the oldest are dropped.
 SUBSCRIBER_BUFFER = 1000
+#: The type of the event a subscription yields, on channel `LOST_CHANNEL`, once its transport
+#: has lost events (a Redis outage: what was published meanwhile is gone). A consumer that
+#: shows state built from events refetches that state when it sees one.
+EVENTS_LOST = "events.lost"
+LOST_CHANNEL = ""
 
 
 class Subscription:
@@ -26,6 +31,11 @@ class Subscription:
         #: one were not delivered (a consumer that must not miss any refetches after a gap).
         self.gaps = 0
         self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue(SUBSCRIBER_BUFFER)
+
+    def lose_events(self) -> None:
+        """The transport lost events for this subscription: count it and tell the consumer."""
+        self.gaps += 1
+        self.deliver(LOST_CHANNEL, {"type": EVENTS_LOST, "gaps": self.gaps})
 
     def deliver(self, channel: str, event: Event) -> None:
         if self._queue.full():

@@ -10,8 +10,9 @@ Redis may restart under a running service. Publishing then drops the event (even
 notifications; the work they announce is already stored) instead of failing the request that
 stored it. The subscriber connection outlives the outage: its pump reconnects with backoff and
 subscribes every wanted channel again, so an SSE stream that stayed open gets events again once
-Redis is back. Events published while Redis was away are not replayed (pub/sub keeps nothing);
-`Subscription.gaps` counts the outages a subscriber lived through. A failure of the subscriber
+Redis is back. Events published while Redis was away are not replayed (pub/sub keeps nothing):
+each subscription then yields one `events.lost` event (bus.EVENTS_LOST), so its consumer can
+refetch what it shows, and `Subscription.gaps` counts the outages. A failure of the subscriber
 side never trips the publisher's breaker (ADR 0018).
 """
 
@@ -156,7 +157,7 @@ class RedisBus(EventBus):
             if self._connected_before:
                 for members in self._local.values():
                     for subscription in members:
-                        subscription.gaps += 1
+                        subscription.lose_events()
                 log.info("resubscribed %d channels after a Redis outage", len(wanted))
             self._connected_before = True
             return True

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from VEZEPyCore.events import EventBus, InProcessBus, RedisBus
+from VEZEPyCore.events import EVENTS_LOST, EventBus, InProcessBus, RedisBus, Subscription
 
 
 async def exchange(bus: EventBus) -> None:
@@ -51,3 +51,17 @@ async def test_slow_subscriber_drops_oldest_instead_of_blocking() -> None:
             await bus.publish("flood", {"n": n})
         oldest_kept = await subscription.get(wait_seconds=1)
     assert oldest_kept == ("flood", {"n": 5})
+
+
+async def test_lost_events_are_said_in_order_with_the_others() -> None:
+    subscription = Subscription(("room:a",))
+    subscription.deliver("room:a", {"n": 1})
+    subscription.lose_events()
+    subscription.deliver("room:a", {"n": 2})
+    received = [await subscription.get(1) for _ in range(3)]
+    assert received == [
+        ("room:a", {"n": 1}),
+        ("", {"type": EVENTS_LOST, "gaps": 1}),
+        ("room:a", {"n": 2}),
+    ]
+    assert subscription.gaps == 1

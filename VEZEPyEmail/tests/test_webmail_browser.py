@@ -29,15 +29,17 @@ from playwright.async_api import (
     Route,
     expect,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from VEZEPyCore.events import EVENTS_LOST
 from VEZEPyCore.testing import free_port, serve_app
 from VEZEPyEmail.app.main import create_app as create_email_app
 from VEZEPyEmail.app.settings import EmailSettings
-from VEZEPyEmail.db.models import Message
+from VEZEPyEmail.db.models import Mailbox, Message
 from VEZEPyEmail.services.delivery.local import deliver_local
 from VEZEPyEmail.services.mailboxes.service import ensure_mailbox
 from VEZEPyEmail.services.webmail import listing
+from VEZEPyEmail.streaming.events import user_channel
 from VEZEPyUniQVerse.app.main import create_app as create_portal_app
 from VEZEPyUniQVerse.app.settings import PortalSettings
 
@@ -451,6 +453,22 @@ async def test_new_mail_and_other_tabs_changes_appear_live(
     await second.click("[data-action='archive']")
     await expect(fresh).to_have_count(0, timeout=LIVE_MS)
     await page.screenshot(path=str(shots / "webmail-live.png"))
+
+    # A change whose event was lost (a Redis outage): the stream's `events.lost` makes the
+    # page catch up from the server.
+    inbox_count = page.locator(".folder[data-folder='INBOX'] .count")
+    await expect(inbox_count).to_have_text("1")
+    async with world.app.state.sessionmaker() as session:
+        mine = select(Mailbox.id).where(Mailbox.address == address).scalar_subquery()
+        await session.execute(
+            update(Message)
+            .where(Message.mailbox_id == mine, Message.subject.like("Welcome%"))
+            .values(seen=True)
+        )
+        await session.commit()
+    await world.app.state.bus.publish(user_channel(address), {"type": EVENTS_LOST})
+    await expect(inbox_count).to_have_count(0, timeout=LIVE_MS)
+    await expect(rows.last).not_to_have_class(re.compile(r"\bunread\b"), timeout=LIVE_MS)
     await context.close()
 
 

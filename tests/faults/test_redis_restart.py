@@ -1,7 +1,8 @@
 """Redis killed and restarted under a running service (a private Redis, never the shared one).
 
 - The event bus: an SSE stream opened before the outage stays open, and once Redis is back it
-  gets events again without reconnecting (the bus subscribes again by itself).
+  gets events again without reconnecting (the bus subscribes again by itself), first an
+  `events.lost` (webmail reloads), or on a match stream the whole state again.
 - Work accepted during the outage is kept: a flag change and a send answer at once and are
   stored; only their live notification is missed (pub/sub keeps nothing).
 - Rate limits while Redis is down count in the process (ADR 0018): bounded, not open, not
@@ -23,12 +24,15 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from tests.faults.servers import PrivateRedis, eventually, private_redis
-from VEZEPyCore.events import RedisBus
+from VEZEPyCore.events import EVENTS_LOST, RedisBus
 from VEZEPyCore.security.ratelimit import RedisRateLimiter
-from VEZEPyCore.testing import SseEvent, serve_app, sse_events
+from VEZEPyCore.testing import SseEvent, next_event, serve_app, sse_events
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import OutboundTask
+from VEZEPyGame.app.main import create_app as create_game_app
+from VEZEPyGame.app.settings import GameSettings
+from VEZEPyGame.tests.match_support import make_players, player_headers, start_match
 
 ALICE = "alice@vezeuniqverse.com"
 BOB = "bob@vezeuniqverse.com"
@@ -142,14 +146,18 @@ async def test_sse_and_accepted_work_survive_a_redis_restart(
             deadline = time.monotonic() + 20
             received: SseEvent | None = None
             unread = True
-            while received is None:
+            lost = False
+            while received is None or received[0] == EVENTS_LOST:
                 assert time.monotonic() < deadline, "no event reached the SSE stream after Redis"
+                lost = lost or (received is not None and received[0] == EVENTS_LOST)
                 changed = await client.post(
                     f"/api/messages/{message_id}/read", json={"read": not unread}, headers=alice
                 )
                 unread = not unread
                 assert changed.status_code == 200, changed.text
                 received = await next_event(1.0)
+            # The stream said it had missed events (the webmail then reloads), before the next.
+            assert lost
             assert received[0] == "message.updated"
             assert received[1]["id"] == message_id and received[1]["user"] == ALICE
             if pending is not None:
@@ -228,15 +236,18 @@ async def test_bus_subscription_resumes_and_publish_never_raises(redis: PrivateR
             assert publisher.dropped >= 1
 
             redis.start()
-            received = None
+            seen: list[tuple[str, dict[str, Any]]] = []
             deadline = time.monotonic() + 20
             number = 3
-            while received is None:
+            while not any(channel == "fault:room" for channel, _ in seen):
                 assert time.monotonic() < deadline, "the subscription never resumed"
                 await publisher.publish("fault:room", {"n": number})
-                received = await subscription.get(wait_seconds=0.5)
+                if (received := await subscription.get(wait_seconds=0.5)) is not None:
+                    seen.append(received)
                 number += 1
-            assert received[0] == "fault:room" and received[1]["n"] >= 3
+            # First the word that events were lost, then the events published since.
+            assert seen[0] == ("", {"type": EVENTS_LOST, "gaps": 1})
+            assert seen[1][0] == "fault:room" and seen[1][1]["n"] >= 3
             assert subscription.gaps == 1
     finally:
         await publisher.close()
@@ -265,3 +276,30 @@ async def test_many_subscriptions_share_one_redis_connection(redis: PrivateRedis
         await probe.aclose()
         await publisher.close()
         await subscriber.close()
+
+
+async def test_a_match_stream_sends_the_whole_state_again_after_a_redis_restart(
+    redis: PrivateRedis, game_settings: GameSettings, mint: Callable[..., str]
+) -> None:
+    app = create_game_app(game_settings.model_copy(update={"redis_url": redis.url}))
+    async with (
+        serve_app(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=20) as client,
+    ):
+        ids = await make_players(app, "dora", "eve")
+        match_id = await start_match(app, first=ids["dora"], second=ids["eve"])
+        dora = player_headers(mint, "dora")
+        async with client.stream("GET", f"/api/matches/{match_id}/events", headers=dora) as stream:
+            events = sse_events(stream)
+            first = await next_event(events)
+            assert first[0] == "state" and first[1]["id"] == match_id
+            redis.kill()
+            # A move while Redis is away: stored, its event lost.
+            moved = await client.post(
+                f"/api/matches/{match_id}/moves", json={"column": 3}, headers=dora
+            )
+            assert moved.status_code == 200, moved.text
+            redis.start()
+            # Nobody moves again: only the bus coming back can bring this.
+            again = await next_event(events, seconds=30)
+            assert again[0] == "state" and again[1]["moves"] == [3]

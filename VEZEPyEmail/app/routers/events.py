@@ -1,7 +1,8 @@
 """`GET /api/events`: the mailbox's live events as Server-Sent Events.
 
 The per-user channel comes from the bus (Redis pub/sub when configured, in-process otherwise).
-A `ready` event is sent once the subscription is live; comments keep the connection warm.
+A `ready` event is sent once the subscription is live; comments keep the connection warm. An
+`events.lost` event says the bus lost events meanwhile (a Redis outage): the client refetches.
 """
 
 from __future__ import annotations

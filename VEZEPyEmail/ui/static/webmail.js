@@ -704,15 +704,20 @@
     if (!window.EventSource) return;
     const source = new EventSource("/api/events");
     webmail.events = source;
-    source.addEventListener("ready", function () {
-      // Back after a drop: events of the gap are gone, so catch up from the server.
-      const missed = app.dataset.live === "off";
-      app.dataset.live = "on";
-      if (!missed) return;
+    // Events were missed: catch up from the server (the list only if that disturbs nobody).
+    function catchUp() {
       refreshFolders();
       const noneChecked = !list.querySelector(".msg-select:checked");
       if (list.scrollTop === 0 && noneChecked) loadList(false);
+    }
+    source.addEventListener("ready", function () {
+      // Back after a drop: events of the gap are gone.
+      const missed = app.dataset.live === "off";
+      app.dataset.live = "on";
+      if (missed) catchUp();
     });
+    // The server's own link to the event bus dropped and came back (a Redis restart).
+    source.addEventListener("events.lost", catchUp);
     source.addEventListener("message.created", function (event) {
       const data = JSON.parse(event.data);
       if (belongsHere(data.folder)) refreshRow(data.id, true);

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import BadRequest, Conflict, NotFound
+from VEZEPyCore.events.bus import EVENTS_LOST
 from VEZEPyGame.app.deps import SettingsDep
 from VEZEPyGame.app.security import PlayPrincipal
 from VEZEPyGame.app.settings import GameSettings
@@ -287,6 +288,12 @@ async def stream_match_events(
                         deadline = _flag_deadline(state)
                     continue
                 _channel, event = received
+                if event.get("type") == EVENTS_LOST:
+                    # Moves may have been missed (a Redis outage): the whole state again.
+                    state = await flows.read_match(runtime, match_id=match_id, player_id=player.id)
+                    yield {"event": "state", "data": state.model_dump_json()}
+                    deadline = _flag_deadline(state)
+                    continue
                 state = MatchRead.model_validate(
                     {key: value for key, value in event.items() if key != "type"}
                 )

@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from VEZEPyCore.auth.principal import Principal
 from VEZEPyCore.errors import AppError, BadRequest
+from VEZEPyCore.events.bus import EVENTS_LOST
 from VEZEPyCore.security.csrf import require_csrf
 from VEZEPyCore.security.ratelimit import RateLimiter
 from VEZEPyCore.web.deps import BusDep, SessionmakerDep
@@ -196,7 +197,8 @@ async def stream_queue_events(
             yield await current()
             while True:
                 received = await subscription.get(STATUS_REFRESH_SECONDS)
-                if received is None:
+                # Nothing for a while, or events lost in a Redis outage: the status again.
+                if received is None or received[1].get("type") == EVENTS_LOST:
                     yield await current()
                     continue
                 _channel, event = received
