@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
+from VEZEPyCore.testing import eventually
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db import intake as intake_db
 from VEZEPyEmail.db.models import IntakeMessage, Mailbox, Message
+from VEZEPyEmail.services.intake import deliverer as deliverer_module
 from VEZEPyEmail.services.intake.delivery import deliver_accepted
 from VEZEPyEmail.tests.smtp_support import (
     DOMAIN,
@@ -113,6 +117,41 @@ async def test_a_message_whose_lease_ran_out_is_filed_once_by_whichever_delivere
     assert await deliver_accepted(rig.app.state, committer, [first]) == [False]
     assert await _alice_messages(rig, "Two deliverers") == 1
     assert await _count(rig, IntakeMessage) == 0
+
+
+async def test_a_deliverer_stopped_mid_batch_gives_its_leases_back(
+    rig: SmtpRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliverer = rig.app.state.smtp_deliverer
+    await deliverer.stop()
+    await in_thread(_send, rig.mx_port, message(subject="Interrupted"))
+    started = asyncio.Event()
+
+    async def hangs(*_args: Any) -> list[bool | BaseException]:
+        started.set()
+        await asyncio.Event().wait()  # a delivery that is still running at the stop
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(deliverer_module, "deliver_accepted", hangs)
+    deliverer.start()
+    await asyncio.wait_for(started.wait(), 30)
+    async with rig.app.state.sessionmaker() as session:
+        leased = (
+            await session.execute(select(IntakeMessage.leased_until, IntakeMessage.attempts))
+        ).one()
+    assert leased.leased_until is not None and leased.attempts == 1
+
+    await deliverer.stop()
+    async with rig.app.state.sessionmaker() as session:
+        released = (
+            await session.execute(select(IntakeMessage.leased_until, IntakeMessage.attempts))
+        ).one()
+    # Free at once for another deliverer, and the interrupted try is not counted.
+    assert released.leased_until is None and released.attempts == 0
+
+    monkeypatch.undo()
+    deliverer.start()
+    assert await eventually(lambda: _alice_messages(rig, "Interrupted"), what="the filing") == 1
 
 
 async def test_intake_ids_are_never_reused(rig: SmtpRig) -> None:
