@@ -72,6 +72,16 @@ class CoreSettings(BaseSettings):
     http_timeout_seconds: float = Field(
         5.0, gt=0, le=60, validation_alias=AliasChoices("VEZE_HTTP_TIMEOUT")
     )
+    #: PostgreSQL only, for the services' own connections (not migrations or commands): a
+    #: statement running longer is cancelled (the request gets a 503), a transaction left idle
+    #: longer is ended by the server, so a stuck query or a leaked transaction cannot hold
+    #: locks for long. 0 turns a limit off.
+    db_statement_timeout_seconds: float = Field(
+        30.0, ge=0, le=3600, validation_alias=AliasChoices("VEZE_DB_STATEMENT_TIMEOUT")
+    )
+    db_idle_in_transaction_timeout_seconds: float = Field(
+        60.0, ge=0, le=3600, validation_alias=AliasChoices("VEZE_DB_IDLE_IN_TRANSACTION_TIMEOUT")
+    )
     #: Service name -> base URL, from `VEZE_SERVICE_<NAME>` or `<NAME>_BASE_URL` (first wins).
     service_urls: dict[str, str] = Field(default_factory=dict)
     #: Service name -> the URL people's browsers use (`VEZE_PUBLIC_URL_<NAME>`), when it differs

@@ -10,6 +10,7 @@ the HTTP layer answers 503 rather than 500.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from sqlalchemy.ext.asyncio import (
 #: A connect to PostgreSQL that takes longer than this fails (asyncpg's default is 60 s).
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
 
-#: asyncpg's errors that mean "the server or the link went away", not "the statement is bad".
+#: asyncpg's errors that mean "try again later" (the server or the link went away, or the
+#: server gave up on a statement that ran too long), not "the statement is bad".
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,  # SQLSTATE class 08
     asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
@@ -35,6 +37,8 @@ _CONNECTION_LOST = (
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, sessions reset
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,  # "connection is closed" after the server went away
+    asyncpg.QueryCanceledError,  # 57014: statement_timeout (SessionLimits), or cancelled
+    asyncpg.IdleInTransactionSessionTimeoutError,  # 25P03: the server ended an idle one
 )
 
 
@@ -56,7 +60,34 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True)
+class SessionLimits:
+    """Server-side limits on a PostgreSQL connection's statements and idle transactions
+    (seconds; 0 is no limit). SQLite has no server to enforce them."""
+
+    statement_seconds: float = 0.0
+    idle_in_transaction_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, settings: Any) -> SessionLimits:
+        return cls(
+            statement_seconds=settings.db_statement_timeout_seconds,
+            idle_in_transaction_seconds=settings.db_idle_in_transaction_timeout_seconds,
+        )
+
+    def server_settings(self) -> dict[str, str]:
+        # Set at connect, as asyncpg's startup parameters: no extra round trip per checkout.
+        return {
+            "statement_timeout": str(round(self.statement_seconds * 1000)),
+            "idle_in_transaction_session_timeout": str(
+                round(self.idle_in_transaction_seconds * 1000)
+            ),
+        }
+
+
+def make_engine(url: str, *, limits: SessionLimits | None = None, **kwargs: Any) -> AsyncEngine:
+    """An engine for `url`; `limits` apply on PostgreSQL (the services pass their settings'
+    limits; commands and migrations run without)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -70,7 +101,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         pool_size=5,
         max_overflow=10,
         pool_timeout=10,
-        connect_args={"timeout": PG_CONNECT_TIMEOUT_SECONDS},
+        connect_args={
+            "timeout": PG_CONNECT_TIMEOUT_SECONDS,
+            "server_settings": (limits or SessionLimits()).server_settings(),
+        },
         **kwargs,
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from VEZEPyCore.auth.factory import build_verifier
-from VEZEPyCore.db.engine import make_engine, make_sessionmaker
+from VEZEPyCore.db.engine import SessionLimits, make_engine, make_sessionmaker
 from VEZEPyCore.db.migrations import upgrade_to_head
 from VEZEPyCore.events.factory import make_bus
 from VEZEPyCore.observability.db_tracing import instrument_engine
@@ -36,7 +36,8 @@ async def service_runtime(
     migrations: Path,
 ) -> AsyncIterator[None]:
     check_workers(settings)  # several workers need Redis: refuse clearly, before any work
-    engine = make_engine(db_url)  # first: it creates the SQLite file's folder
+    # First: it creates the SQLite file's folder.
+    engine = make_engine(db_url, limits=SessionLimits.of(settings))
     instrument_engine(engine, app.state.tracer_provider)
     await upgrade_to_head(migrations, db_url)
     bus = make_bus(settings)

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from tests.faults.servers import PrivatePostgres, eventually, private_postgres
+from VEZEPyCore.db.engine import database_unavailable
 from VEZEPyEmail.app.main import create_app
 from VEZEPyEmail.app.settings import EmailSettings
 from VEZEPyEmail.db.models import Mailbox
@@ -132,3 +134,44 @@ async def test_requests_fail_fast_during_a_postgres_restart_and_recover_by_thems
             stored = set((await session.scalars(select(Mailbox.address))).all())
     missing = [address for address in writes.acknowledged if address not in stored]
     assert missing == [], f"acknowledged writes lost: {missing[:5]}"
+
+
+async def test_a_long_statement_and_an_idle_transaction_are_ended_by_the_server(
+    postgres: PrivatePostgres, email_settings: EmailSettings, running: Running
+) -> None:
+    settings = email_settings.model_copy(
+        update={
+            "db_url": postgres.url,
+            "redis_url": None,
+            "db_statement_timeout_seconds": 0.2,
+            "db_idle_in_transaction_timeout_seconds": 0.5,
+        }
+    )
+    app = create_app(settings)
+    async with running(app):
+        engine = app.state.engine
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SHOW statement_timeout")) == "200ms"
+            with pytest.raises(DBAPIError) as slow:
+                await connection.execute(text("SELECT pg_sleep(30)"))
+        assert database_unavailable(slow.value)  # a 503 "try again shortly", not a 500
+
+        # A transaction left open and idle (a bug holding its locks): the server ends it.
+        async with engine.connect() as idle:
+            await idle.begin()
+            pid = await idle.scalar(text("SELECT pg_backend_pid()"))
+
+            async def ended() -> bool:
+                async with engine.connect() as watcher:
+                    alive = await watcher.scalar(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                        {"pid": pid},
+                    )
+                return bool(alive == 0)
+
+            await eventually(ended, seconds=30, what="the idle transaction's end")
+            with pytest.raises(DBAPIError) as gone:
+                await idle.execute(text("SELECT 1"))
+        assert database_unavailable(gone.value)
+        async with engine.connect() as connection:  # the pool hands out a working one again
+            assert await connection.scalar(text("SELECT 1")) == 1
