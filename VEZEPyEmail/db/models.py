@@ -89,6 +89,7 @@ class OutboundMessage(Base):
     """The raw bytes of a message queued for remote delivery (shared by its queue rows)."""
 
     __tablename__ = "outbound_messages"
+    __table_args__ = (Index("uq_outbound_messages_origin", "origin", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: Set when the raw message lives in the blob store; otherwise `raw` holds it.
@@ -96,6 +97,9 @@ class OutboundMessage(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     envelope_from: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: What queued it when that may happen again (a retried delivery, a DSN after a crash):
+    #: unique, so the same cause queues the message once. None for ordinary sends.
+    origin: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class OutboundTask(Base):

@@ -9,7 +9,9 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
 import dkim  # type: ignore[import-untyped]
@@ -275,6 +277,43 @@ async def test_one_row_per_recipient(started: FastAPI, mx: RemoteMx) -> None:
 
     await eventually(all_sent)
     assert sorted(r for item in mx.received for r in item.rcpt_tos) == sorted(recipients)
+
+
+async def test_a_message_queued_again_for_the_same_origin_is_queued_once(
+    started: FastAPI, mx: RemoteMx
+) -> None:
+    async def queue(origin: str | None, subject: str) -> None:
+        await enqueue_outbound(
+            started.state,
+            raw=message(subject),
+            envelope_from=SENDER,
+            recipients=[REMOTE],
+            origin=origin,
+        )
+
+    # A cause that runs again (a retried delivery, a DSN after a crash), here also two at once.
+    await asyncio.gather(queue("intake:7:srs", "first try"), queue("intake:7:srs", "racing try"))
+    await queue("intake:7:srs", "second try")
+    await queue("intake:8:srs", "another cause")
+    await queue(None, "no origin")
+    await queue(None, "no origin")
+
+    async def all_sent() -> bool:
+        rows = await task_rows(started.state)
+        return len(rows) == 4 and all(row.status == "sent" for row in rows)
+
+    await eventually(all_sent)
+    subjects = sorted(
+        str(BytesParser(policy=policy.default).parsebytes(item.content)["Subject"])
+        for item in mx.received
+    )
+    [origin_7] = [subject for subject in subjects if subject.endswith(" try")]
+    assert origin_7 in ("first try", "racing try")  # one of the racers; never the later try
+    assert [subject for subject in subjects if subject != origin_7] == [
+        "another cause",
+        "no origin",
+        "no origin",
+    ]
 
 
 async def test_a_bounced_delivery_is_a_dead_letter_the_command_lists_and_replays(

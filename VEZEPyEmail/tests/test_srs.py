@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from VEZEPyEmail.app.settings import EmailSettings
+from VEZEPyEmail.db import intake as intake_db
+from VEZEPyEmail.db.models import OutboundTask
+from VEZEPyEmail.services.intake.delivery import delivery_of
 from VEZEPyEmail.services.srs.__main__ import main as srs_command
 from VEZEPyEmail.services.srs.rotate import KEPT_EARLIER_SECRETS
 from VEZEPyEmail.services.srs.service import HASH_LENGTH, Srs, load_srs, srs_of
@@ -186,3 +190,26 @@ async def _first(mx: RemoteMx) -> Any:
 
 async def _nth(mx: RemoteMx, index: int) -> Any:
     return mx.received[index] if len(mx.received) > index else None
+
+
+async def test_a_bounce_passed_on_is_queued_once_however_often_its_delivery_is_tried(
+    rig: tuple[SmtpRig, RemoteMx],
+) -> None:
+    smtp, _mx = rig
+    state = smtp.app.state
+    await state.smtp_deliverer.stop()  # this test plays the deliverer
+    srs_address = srs_of(state).forward(CAROL)
+    bounce = (
+        f"From: MAILER-DAEMON@remote.example.net\r\nTo: {srs_address}\r\n"
+        "Subject: Undelivered\r\n\r\nno such user\r\n"
+    ).encode()
+    assert await in_thread(_send, smtp.mx_port, "", [srs_address], bounce) == {}
+    async with state.sessionmaker() as session:
+        [accepted] = await intake_db.claim(session, limit=1, lease_seconds=60, max_attempts=5)
+        await session.commit()
+    # Tried, then tried again (its first try crashed before the intake row was ended).
+    for _ in range(2):
+        assert await delivery_of(state, accepted) is None  # nothing left to file here
+    async with state.sessionmaker() as session:
+        queued = (await session.scalars(select(OutboundTask.recipients))).all()
+    assert queued == [[CAROL]]

@@ -2,9 +2,10 @@
 
 This is what the MX did between end of DATA and its 250 before the intake existed; it now
 runs from the intake (deliverer.py). Filing deletes the intake row in the same transaction
-(group_commit.py), so a message is filed once however often its delivery is tried. The checks
-of a batch run concurrently; filing and what follows it (Sieve's vacation replies, say) go in
-the order the messages were accepted.
+(group_commit.py), so a message is filed once however often its delivery is tried; a bounce
+passed on to an SRS address's owner is queued under the message's origin, so once as well.
+The checks of a batch run concurrently; filing and its events go in the order the messages
+were accepted.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ async def delivery_of(state: Any, message: ClaimedMessage) -> Delivery | None:
         envelope_from=envelope_from,
         recipients=list(message.recipients),
         trace_headers=headers,
+        # Intake ids are never reused: the forward of this message is queued once, however
+        # often its delivery is tried.
+        origin=f"intake:{message.id}:srs",
     )
     if not recipients:
         return None

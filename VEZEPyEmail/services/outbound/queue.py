@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from VEZEPyCore.queue import QueueDefinition, QueueTable, QueueWorker
@@ -42,30 +43,50 @@ def recipient_domain(address: str) -> str:
 
 
 async def enqueue_outbound(
-    state: Any, *, raw: bytes, envelope_from: str, recipients: list[str]
+    state: Any,
+    *,
+    raw: bytes,
+    envelope_from: str,
+    recipients: list[str],
+    origin: str | None = None,
 ) -> None:
     """Queue `raw` for delivery to each of `recipients`; durable when this returns.
 
     `state` is the Email app's `app.state` (its sessionmaker and settings). `envelope_from` is
     the reverse-path, "" for the null sender of a bounce (RFC 5321 4.5.5). One row per
-    recipient, so each recipient's retries and outcome are its own.
+    recipient, so each recipient's retries and outcome are its own. `origin`: see
+    `add_outbound`.
     """
     if not recipients:
         return
     sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
     async with sessionmaker.begin() as session:
         await add_outbound(
-            session, state, raw=raw, envelope_from=envelope_from, recipients=recipients
+            session,
+            state,
+            raw=raw,
+            envelope_from=envelope_from,
+            recipients=recipients,
+            origin=origin,
         )
     wake_outbound(state)
 
 
 async def add_outbound(
-    session: AsyncSession, state: Any, *, raw: bytes, envelope_from: str, recipients: list[str]
+    session: AsyncSession,
+    state: Any,
+    *,
+    raw: bytes,
+    envelope_from: str,
+    recipients: list[str],
+    origin: str | None = None,
 ) -> None:
     """`enqueue_outbound` inside the caller's transaction (it flushes; the caller commits), so
     a send can queue its remote copies atomically with the rest. The rows are dispatched when
     that transaction commits (and forgotten if it rolls back).
+
+    `origin` names the cause when the same cause may queue again (a delivery tried again, a
+    DSN repeated after a crash): a message whose origin is already queued is not queued twice.
     """
     if not recipients:
         return
@@ -82,9 +103,13 @@ async def add_outbound(
         raw=None if blob_key is not None else raw,
         envelope_from=envelope_from,
         created_at=now,
+        origin=origin,
     )
-    session.add(message)
-    await session.flush()
+    if origin is None:
+        session.add(message)
+        await session.flush()
+    elif not await _first_of_its_origin(session, message):
+        return  # queued before, by an earlier try of the same cause
     added = await session.scalars(
         insert(OutboundTask).returning(OutboundTask.id),
         [
@@ -108,6 +133,17 @@ async def add_outbound(
     worker = getattr(state, "outbound_worker", None)
     if isinstance(worker, QueueWorker):
         worker.notify_after_commit(session, list(added))
+
+
+async def _first_of_its_origin(session: AsyncSession, message: OutboundMessage) -> bool:
+    """Insert `message`; False when its origin is taken (the unique index decides a race)."""
+    try:
+        async with session.begin_nested():
+            session.add(message)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def wake_outbound(state: Any) -> None:

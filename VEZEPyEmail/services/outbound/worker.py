@@ -246,7 +246,13 @@ class OutboundWorker(QueueWorker):
             if not delivered:
                 log.warning("outbound task %d: bounce to unknown local %s dropped", job.id, sender)
         else:
-            await enqueue_outbound(self._state, raw=dsn, envelope_from="", recipients=[sender])
+            await enqueue_outbound(
+                self._state,
+                raw=dsn,
+                envelope_from="",
+                recipients=[sender],
+                origin=f"dsn:{job.id}",  # a DSN repeated after a crash is queued once
+            )
 
 
 def worker_for_app(

@@ -28,11 +28,13 @@ async def forward_bounces(
     envelope_from: str,
     recipients: Sequence[str],
     trace_headers: Sequence[tuple[str, str]] = (),
+    origin: str | None = None,
 ) -> list[str]:
     """Queue the message to what each SRS recipient reverses to; return the other recipients.
 
     Of `trace_headers` only our Received field goes on top: Return-Path belongs to final
-    delivery (RFC 5321 section 4.4), Authentication-Results to our own mailboxes.
+    delivery (RFC 5321 section 4.4), Authentication-Results to our own mailboxes. `origin`
+    (the accepted message's) keeps a delivery that is tried again from forwarding it twice.
     """
     srs = srs_of(state)
     targets: list[str] = []
@@ -50,5 +52,6 @@ async def forward_bounces(
             raw=header_block(trace) + raw,
             envelope_from=srs.forward(envelope_from),
             recipients=targets,
+            origin=origin,
         )
     return others
