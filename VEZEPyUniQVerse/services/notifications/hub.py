@@ -100,16 +100,12 @@ class NotificationHub:
             feed.tabs.discard(tab)
             if not feed.tabs:
                 self._feeds.pop(user.id, None)
-                await _stop(feed.task)
+                await cancel_and_wait(feed.task)
 
     async def aclose(self) -> None:
         feeds, self._feeds = list(self._feeds.values()), {}
         for feed in feeds:
-            await _stop(feed.task)
-
-
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    await cancel_and_wait(task)
+            await cancel_and_wait(feed.task)
 
 
 @asynccontextmanager
